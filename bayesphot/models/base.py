@@ -1,0 +1,315 @@
+"""The Model base class: parameters, window, target and the rendering pipeline.
+
+``bp.Model(name, model_type, target=..., window=..., **values)`` builds the
+registered class for ``model_type``.  A component model declares its
+parameters (:class:`ParameterSpec`) and implements ``brightness`` (a pure
+array-API function of its parameters); the base class integrates it over
+pixels, convolves with the target's PSF on an oversampled, padded grid and
+crops to the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import backend
+from ..backend import Array
+from ..errors import ModelError
+from ..image.target import TargetImage
+from ..image.window import Window
+from ..params import Parameter
+from ..render import DEFAULT_QUADRATURE, PixelGrid, QuadratureConfig, bin_pixels, convolve
+from .model_image import ModelImage
+from .registry import model_class
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """Declaration of one parameter of a model type (names are API)."""
+
+    name: str
+    units: str
+    limits: tuple[float | None, float | None] = (None, None)
+    cyclic: bool = False
+    description: str = ""
+
+    def build(self, value: Any = None) -> Parameter:
+        return Parameter(self.name, value, units=self.units, limits=self.limits, cyclic=self.cyclic,
+                         description=self.description)
+
+
+def pixel_grid(window: Window, pixelscale: float, oversampling: int = 1) -> PixelGrid:
+    """Grid of (sub)pixel centres covering ``window`` (pixel (i, j) centred at x = j·s, y = i·s)."""
+    step = pixelscale / oversampling
+    x0 = (window.xmin - 0.5) * pixelscale + step / 2.0
+    y0 = (window.ymin - 0.5) * pixelscale + step / 2.0
+    rows, cols = window.shape
+    return PixelGrid(x0, y0, step, (rows * oversampling, cols * oversampling))
+
+
+class Model:
+    """A model of (part of) an image.
+
+    Parameters
+    ----------
+    name : str
+        Unique within its group; parameters are addressed ``"name:param"``.
+    model_type : str
+        A registered type, e.g. ``"sersic galaxy model"``, ``"flat sky model"``, ``"group"``.
+    target : TargetImage, optional
+        The image the model describes (inherited from a group when omitted).
+    window : ``[[xmin, xmax], [ymin, ymax]]`` or Window, optional
+        Pixels where the model is rendered and fitted (default: whole image).
+    mask : 2-D bool array, optional
+        Window-shaped mask (True = ignore) added to the target's mask.
+    psf_convolve : bool, optional
+        Convolve with the target's PSF (default: True for sources, False for sky).
+    priors : dict, optional
+        ``{"param": prior}``.
+    **values
+        Initial parameter values (``n=2.0``) or full states
+        (``n={"value": 2.0, "fixed": True}``).
+    """
+
+    model_type: ClassVar[str] = "model"
+    parameter_specs: ClassVar[tuple[ParameterSpec, ...]] = ()
+    default_psf_convolve: ClassVar[bool] = True
+
+    def __new__(cls, name: str | None = None, model_type: str | None = None, *args: Any, **kwargs: Any) -> Model:
+        if cls is Model:
+            if model_type is None:
+                raise ModelError("bp.Model needs a model_type, e.g. 'sersic galaxy model'")
+            cls = model_class(model_type)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        name: str,
+        model_type: str | None = None,
+        *,
+        target: TargetImage | None = None,
+        window: Any = None,
+        mask: Any = None,
+        psf_convolve: bool | None = None,
+        priors: Mapping[str, Any] | None = None,
+        quadrature: QuadratureConfig = DEFAULT_QUADRATURE,
+        **values: Any,
+    ) -> None:
+        if model_type is not None and model_type != self.model_type:
+            raise ModelError(f"{type(self).__name__} is a {self.model_type!r}, not {model_type!r}")
+        if not isinstance(name, str) or not name or ":" in name:
+            raise ModelError(f"model name must be a non-empty string without ':', got {name!r}")
+        self.name = name
+        self.psf_convolve = self.default_psf_convolve if psf_convolve is None else bool(psf_convolve)
+        self.quadrature = quadrature
+        self._target: TargetImage | None = None
+        self._window_spec = None if window is None else Window.from_any(window)
+        self._mask_spec = None if mask is None else np.asarray(mask, dtype=bool)
+        self._own_parameters: dict[str, Parameter] = {spec.name: spec.build() for spec in self.parameter_specs}
+        self._set_values(values)
+        for key, prior in (priors or {}).items():
+            self[key].prior = prior
+        if target is not None:
+            self.target = target
+
+    # --------------------------------------------------------------- values
+    def _set_values(self, values: Mapping[str, Any]) -> None:
+        for key, val in values.items():
+            if key not in self._own_parameters:
+                known = ", ".join(self._own_parameters) or "none"
+                raise ModelError(f"{self.model_type} {self.name!r} has no parameter {key!r} (has: {known})")
+            param = self._own_parameters[key]
+            if isinstance(val, Mapping):
+                state = dict(val)
+                if "limits" in state:
+                    param.limits = tuple(state.pop("limits"))
+                for attr in ("fixed", "cyclic", "prior", "units"):
+                    if attr in state:
+                        setattr(param, attr, state.pop(attr))
+                if "value" in state:
+                    param.set_value(state.pop("value"), user=True)
+                if "uncertainty" in state:
+                    param.uncertainty = state.pop("uncertainty")
+                if state:
+                    raise ModelError(f"{self.name}:{key}: unknown parameter settings {sorted(state)}")
+            else:
+                param.set_value(val, user=True)
+
+    @property
+    def parameters(self) -> dict[str, Parameter]:
+        """Parameters by name (local names here; ``"child:param"`` in a group)."""
+        return self._own_parameters
+
+    def __getitem__(self, key: str) -> Parameter:
+        params = self.parameters
+        if key in params:
+            return params[key]
+        raise ModelError(f"{self.name!r} has no parameter {key!r}; it has {', '.join(params) or 'none'}")
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.parameters
+
+    # -------------------------------------------------------- target/window
+    @property
+    def target(self) -> TargetImage:
+        if self._target is None:
+            raise ModelError(f"model {self.name!r} has no target image")
+        return self._target
+
+    @target.setter
+    def target(self, target: TargetImage) -> None:
+        if not isinstance(target, TargetImage):
+            raise ModelError(f"target must be a TargetImage, got {type(target).__name__}")
+        self._target = target
+        if self._window_spec is not None:
+            self._window_spec.check_inside(target.shape)
+        if self._mask_spec is not None and self._mask_spec.shape != self.window.shape:
+            raise ModelError(
+                f"mask of {self.name!r} has shape {self._mask_spec.shape}, its window has {self.window.shape}"
+            )
+
+    @property
+    def has_target(self) -> bool:
+        return self._target is not None
+
+    @property
+    def window(self) -> Window:
+        """Pixels where the model is rendered (the whole target unless given)."""
+        if self._window_spec is not None:
+            return self._window_spec
+        return self.target.window
+
+    @window.setter
+    def window(self, window: Any) -> None:
+        self._window_spec = Window.from_any(window)
+        if self._target is not None:
+            self._window_spec.check_inside(self._target.shape)
+
+    @property
+    def fit_mask(self) -> np.ndarray:
+        """Window-shaped bool mask (True = excluded): target mask plus the model's own."""
+        mask = self.target.mask[self.window.slices]
+        if self._mask_spec is not None:
+            mask = mask | self._mask_spec
+        return mask
+
+    # ----------------------------------------------------------- rendering
+    def parameter_arrays(self, values: Mapping[str, Array] | None = None) -> dict[str, Array]:
+        """Local parameter values as backend arrays; ``values`` overrides the stored ones."""
+        be = backend.current()
+        out: dict[str, Array] = {}
+        for name, param in self._own_parameters.items():
+            if values is not None and name in values:
+                out[name] = values[name]
+            elif param.value is None:
+                raise ModelError(f"{self.name}:{name} has no value: call initialize() or set it")
+            else:
+                out[name] = be.asarray(param.value)
+        return out
+
+    def brightness(self, p: Mapping[str, Array], x: Array, y: Array) -> Array:  # pragma: no cover
+        """Surface brightness (flux/arcsec²) at sky points (x, y) in arcsec."""
+        raise NotImplementedError
+
+    def profile_center(self, p: Mapping[str, Array]) -> tuple[Array, Array]:
+        """Where pixel integration is refined (the profile's centre)."""
+        return p["x"], p["y"]
+
+    def render_grid(self, p: Mapping[str, Array], grid: PixelGrid) -> Array:
+        """Flux per (sub)pixel of this model on ``grid``, before any PSF."""
+        from ..render import integrate_pixels
+
+        return integrate_pixels(lambda x, y: self.brightness(p, x, y), grid, self.profile_center(p), self.quadrature)
+
+    def sample_image(self, values: Mapping[str, Array] | None = None) -> Array:
+        """Model pixels on ``self.window`` as a backend array (pure in ``values``).
+
+        Parameters
+        ----------
+        values : mapping, optional
+            Parameter name → array, replacing the stored values (what fits
+            and samplers vary); other parameters keep their stored values.
+        """
+        p = self.parameter_arrays(values)
+        target = self.target
+        psf = target.psf if self.psf_convolve else None
+        if psf is None:
+            return self.render_grid(p, pixel_grid(self.window, target.pixelscale))
+        pad_rows, pad_cols = psf.half_size_pixels
+        padded = self.window.pad((pad_cols, pad_rows))
+        s = psf.oversampling
+        image = self.render_grid(p, pixel_grid(padded, target.pixelscale, s))
+        image = bin_pixels(convolve(image, psf.data), s)
+        rows, cols = self.window.shape
+        return image[pad_rows: pad_rows + rows, pad_cols: pad_cols + cols]
+
+    def render(self) -> ModelImage:
+        """The model with its current values as a target-shaped :class:`ModelImage`."""
+        cutout = backend.to_numpy(self.sample_image())
+        full = np.zeros(self.target.shape)
+        full[self.window.slices] = cutout
+        return ModelImage(full, self.window)
+
+    # ------------------------------------------------------ initialisation
+    def initialize(self) -> None:
+        """Set every unset parameter from the data in the window (never overwrites)."""
+
+    def _initial(self, name: str, value: Any) -> None:
+        """Set ``name`` to ``value`` only if the user (or a load) has not set it."""
+        param = self._own_parameters[name]
+        if param.value is None:
+            lower, upper = param.limits
+            arr = np.asarray(value, dtype=np.float64)
+            if not param.cyclic:
+                span = 1e-6 * (abs(upper - lower) if (lower is not None and upper is not None) else 1.0)
+                if lower is not None:
+                    arr = np.maximum(arr, lower + span)
+                if upper is not None:
+                    arr = np.minimum(arr, upper - span)
+            param.value = arr
+
+    # ------------------------------------------------------------ walking
+    def components(self) -> list[Model]:
+        """Leaf models below (itself for a component)."""
+        return [self]
+
+    # --------------------------------------------------------- persistence
+    def extra_state(self) -> dict[str, Any]:
+        """Model-type specific state beyond parameters (e.g. spline knots)."""
+        return {}
+
+    def set_extra_state(self, state: Mapping[str, Any]) -> None:
+        if state:
+            raise ModelError(f"{self.model_type} takes no extra state, got {sorted(state)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole state as plain data (see :mod:`bayesphot.models.serialize`)."""
+        from .serialize import model_to_dict
+
+        return model_to_dict(self)
+
+    def save(self, path: str | Path) -> None:
+        """Write the model's whole state to a YAML file."""
+        from .serialize import save_model
+
+        save_model(self, path)
+
+    @staticmethod
+    def load(path: str | Path, target: TargetImage | None = None) -> Model:
+        """Rebuild a model saved with :meth:`save`, attached to ``target``."""
+        from .serialize import load_model
+
+        return load_model(path, target=target)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.model_type!r})"
+
+    def __str__(self) -> str:
+        lines = [f"{self.name} ({self.model_type})"]
+        lines += [f"  {param}" for param in self.parameters.values()]
+        return "\n".join(lines)

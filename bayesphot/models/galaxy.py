@@ -1,0 +1,205 @@
+"""Galaxy models: an elliptical radial profile centred at (x, y).
+
+Every galaxy model has ``x``, ``y`` (arcsec), ``q`` (b/a) and ``PA`` (rad,
+counter-clockwise from +y, cyclic on [0, π)); each type adds its profile's
+parameters and a pure ``profile(p, R)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import backend
+from ..backend import Array
+from ..profiles import radial
+from ..render import elliptical_radius
+from .base import Model, ParameterSpec
+from .initialize import edge_level, half_light_radius, radial_median_profile, window_moments
+from .registry import register
+
+GALAXY_SPECS = (
+    ParameterSpec("x", "arcsec", description="centre, x = pixelscale × column"),
+    ParameterSpec("y", "arcsec", description="centre, y = pixelscale × row"),
+    ParameterSpec("q", "b/a", (0.0, 1.0), description="axis ratio"),
+    ParameterSpec("PA", "rad", (0.0, math.pi), cyclic=True, description="major axis, CCW from +y"),
+)
+POSITIVE = (0.0, None)
+
+
+class GalaxyModel(Model):
+    """Base of the elliptical galaxy models."""
+
+    model_type: ClassVar[str] = "galaxy model"
+    parameter_specs: ClassVar[tuple[ParameterSpec, ...]] = GALAXY_SPECS
+
+    def profile(self, p: Mapping[str, Array], R: Array) -> Array:  # pragma: no cover
+        """Surface brightness (flux/arcsec²) at elliptical radius ``R`` (arcsec)."""
+        raise NotImplementedError
+
+    def brightness(self, p: Mapping[str, Array], x: Array, y: Array) -> Array:
+        R = elliptical_radius(x, y, p["x"], p["y"], p["q"], p["PA"])
+        return self.profile(p, R)
+
+    def radial_profile(self, radii: Any) -> np.ndarray:
+        """The profile at the given major-axis radii (arcsec), as numpy (for plots)."""
+        p = self.parameter_arrays()
+        R = backend.current().asarray(radii)
+        return backend.to_numpy(self.profile(p, R))
+
+    # -------------------------------------------------------- initialisation
+    def initialize(self) -> None:
+        window, mask, target = self.window, self.fit_mask, self.target
+        background = edge_level(target.data[window.slices], mask)
+        moments = window_moments(target, window, mask, background)
+        self._initial("x", moments.x)
+        self._initial("y", moments.y)
+        self._initial("q", moments.q)
+        self._initial("PA", moments.pa)
+        center = (float(self["x"].value), float(self["y"].value))
+        radii, sb = radial_median_profile(target, window, mask, center, float(self["q"].value),
+                                          float(self["PA"].value), background)
+        self.initialize_profile(radii, sb, moments.flux)
+
+    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float) -> None:
+        """Set the profile parameters from the median profile (flux/arcsec² vs arcsec)."""
+
+    def _profile_scale(self, radii: np.ndarray, sb: np.ndarray) -> tuple[float, float]:
+        """(half-light radius, surface brightness there), guarded against empty profiles."""
+        q = float(self["q"].value)
+        re = max(half_light_radius(radii, sb, q), 0.5 * self.target.pixelscale)
+        ie = float(np.interp(re, radii, np.clip(sb, 0.0, None))) if radii.size else 1.0
+        return re, max(ie, 1e-6 * max(float(np.max(sb, initial=1.0)), 1e-12))
+
+
+@register
+class SersicGalaxy(GalaxyModel):
+    """Sérsic profile: I(R) = Ie exp(−b_n [(R/Re)^(1/n) − 1]) with exact b_n."""
+
+    model_type = "sersic galaxy model"
+    parameter_specs = GALAXY_SPECS + (
+        ParameterSpec("n", "", (0.36, 10.0), description="Sérsic index"),
+        ParameterSpec("Re", "arcsec", POSITIVE, description="half-light semi-major axis"),
+        ParameterSpec("Ie", "flux/arcsec^2", POSITIVE, description="surface brightness at Re"),
+    )
+
+    def profile(self, p: Mapping[str, Array], R: Array) -> Array:
+        return radial.sersic(R, p["n"], p["Re"], p["Ie"])
+
+    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float) -> None:
+        re, ie = self._profile_scale(radii, sb)
+        self._initial("n", 2.0)
+        self._initial("Re", re)
+        self._initial("Ie", ie)
+
+
+@register
+class ExponentialGalaxy(GalaxyModel):
+    """Exponential disk: a Sérsic with n = 1 (Re = 1.678 × scale length)."""
+
+    model_type = "exponential galaxy model"
+    parameter_specs = GALAXY_SPECS + (
+        ParameterSpec("Re", "arcsec", POSITIVE, description="half-light semi-major axis"),
+        ParameterSpec("Ie", "flux/arcsec^2", POSITIVE, description="surface brightness at Re"),
+    )
+
+    def profile(self, p: Mapping[str, Array], R: Array) -> Array:
+        xp = backend.namespace(R)
+        return radial.sersic(R, xp.ones_like(p["Re"]), p["Re"], p["Ie"])
+
+    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float) -> None:
+        re, ie = self._profile_scale(radii, sb)
+        self._initial("Re", re)
+        self._initial("Ie", ie)
+
+
+@register
+class GaussianGalaxy(GalaxyModel):
+    """Elliptical Gaussian with total ``flux`` and major-axis ``sigma``."""
+
+    model_type = "gaussian galaxy model"
+    parameter_specs = GALAXY_SPECS + (
+        ParameterSpec("sigma", "arcsec", POSITIVE, description="major-axis standard deviation"),
+        ParameterSpec("flux", "flux", POSITIVE, description="total flux"),
+    )
+
+    def profile(self, p: Mapping[str, Array], R: Array) -> Array:
+        return radial.gaussian(R, p["sigma"], p["flux"], p["q"])
+
+    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float) -> None:
+        re, _ = self._profile_scale(radii, sb)
+        self._initial("sigma", re / math.sqrt(2.0 * math.log(2.0)))  # Gaussian: Re = σ √(2 ln 2)
+        self._initial("flux", max(flux, 1e-12))
+
+
+@register
+class MoffatGalaxy(GalaxyModel):
+    """Moffat profile I0 (1 + (R/Rd)²)^(−n), n being β."""
+
+    model_type = "moffat galaxy model"
+    parameter_specs = GALAXY_SPECS + (
+        ParameterSpec("n", "", (0.5, 20.0), description="Moffat β"),
+        ParameterSpec("Rd", "arcsec", POSITIVE, description="core radius"),
+        ParameterSpec("I0", "flux/arcsec^2", POSITIVE, description="central surface brightness"),
+    )
+
+    def profile(self, p: Mapping[str, Array], R: Array) -> Array:
+        return radial.moffat(R, p["n"], p["Rd"], p["I0"])
+
+    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float) -> None:
+        re, _ = self._profile_scale(radii, sb)
+        beta = 2.0
+        self._initial("n", beta)
+        # half-light radius of a Moffat: Rd sqrt(2^(1/(β-1)) - 1)
+        self._initial("Rd", re / math.sqrt(2.0 ** (1.0 / (beta - 1.0)) - 1.0))
+        peak = float(sb[0]) if sb.size and sb[0] > 0 else 1.0
+        self._initial("I0", peak)
+
+
+@register
+class SplineGalaxy(GalaxyModel):
+    """Non-parametric profile: log10 I at fixed radial knots, linear in between.
+
+    The knots (arcsec, first at 0, then logarithmic to the window edge) are
+    set by ``initialize()`` or given as ``knots=``; they are saved with the
+    model.
+    """
+
+    model_type = "spline galaxy model"
+    parameter_specs = GALAXY_SPECS + (
+        ParameterSpec("logI", "log10(flux/arcsec^2)", description="log10 brightness at the knots"),
+    )
+
+    def __init__(self, name: str, model_type: str | None = None, *, knots: Any = None, **kwargs: Any) -> None:
+        self.knots = None if knots is None else np.asarray(knots, dtype=np.float64)
+        super().__init__(name, model_type, **kwargs)
+
+    def profile(self, p: Mapping[str, Array], R: Array) -> Array:
+        if self.knots is None:
+            from ..errors import ModelError
+
+            raise ModelError(f"spline model {self.name!r} has no knots: call initialize() or give knots=")
+        knots = backend.current().asarray(self.knots)
+        return radial.spline(R, knots, p["logI"])
+
+    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float) -> None:
+        if self.knots is None:
+            s = self.target.pixelscale
+            rmax = max(float(radii[-1]) if radii.size else 10 * s, 2 * s)
+            self.knots = np.concatenate([[0.0], np.geomspace(s, rmax, 9)])
+        positive = sb > 0
+        if positive.sum() >= 2:
+            log_sb = np.interp(self.knots, radii[positive], np.log10(sb[positive]))
+        else:
+            log_sb = np.full(self.knots.shape, -3.0)
+        self._initial("logI", log_sb)
+
+    def extra_state(self) -> dict[str, Any]:
+        return {} if self.knots is None else {"knots": self.knots.tolist()}
+
+    def set_extra_state(self, state: Mapping[str, Any]) -> None:
+        if "knots" in state:
+            self.knots = np.asarray(state["knots"], dtype=np.float64)

@@ -1,0 +1,18 @@
+"""Pure rendering kernels: pixel grids, elliptical radii, pixel integration, PSF FFTs."""
+
+from .convolve import bin_pixels, convolve, embed, shifted_kernel
+from .coordinates import PixelGrid, elliptical_radius
+from .pixels import integrate_pixels
+from .quadrature import DEFAULT_QUADRATURE, QuadratureConfig
+
+__all__ = [
+    "DEFAULT_QUADRATURE",
+    "PixelGrid",
+    "QuadratureConfig",
+    "bin_pixels",
+    "convolve",
+    "elliptical_radius",
+    "embed",
+    "integrate_pixels",
+    "shifted_kernel",
+]
