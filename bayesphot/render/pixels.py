@@ -36,6 +36,26 @@ def _base_nodes(centers: Array, step: float, order: int) -> tuple[Array, Array]:
     return nodes, weights
 
 
+def _corrected_midpoint(brightness: Brightness, grid: PixelGrid, like: Array) -> Array:
+    """Pixel integrals by the midpoint rule plus the Laplacian correction.
+
+    ∫ f over a pixel of side h = h² [f + h² ∇²f / 24] + O(h⁶); the Laplacian
+    comes from the five-point stencil on the centre values of a grid padded
+    by one pixel, so each pixel costs one evaluation.  Fourth-order accurate
+    where the profile is smooth on the pixel scale (everywhere but the
+    centre, which the graded block redoes).
+    """
+    xp = namespace(like)
+    h = grid.step
+    xcen, ycen = grid.centers(like)
+    x = xp.concat([xcen[:1] - h, xcen, xcen[-1:] + h])
+    y = xp.concat([ycen[:1] - h, ycen, ycen[-1:] + h])
+    f = brightness(x[None, :], y[:, None])
+    centre = f[1:-1, 1:-1]
+    laplacian = f[:-2, 1:-1] + f[2:, 1:-1] + f[1:-1, :-2] + f[1:-1, 2:] - 4.0 * centre
+    return (centre + laplacian / 24.0) * (h * h)
+
+
 def _graded_nodes(edges_lo: Array, step: float, cusp: Array, config: QuadratureConfig) -> tuple[Array, Array]:
     """Per-pixel nodes/weights split at the cusp and graded towards it on both sides."""
     xp = namespace(edges_lo)
@@ -59,6 +79,39 @@ def _one_hot(start: Array, count: int, length: int, dtype) -> Array:
     return xp.astype(idx[:, None] == xp.arange(length, device=dev)[None, :], dtype)
 
 
+def _refine_block(
+    image: Array,
+    brightness: Brightness,
+    grid: PixelGrid,
+    center: tuple[Array, Array],
+    size: int,
+    nodes: Callable[[Array, Array], tuple[Array, Array]],
+) -> Array:
+    """Recompute a ``size`` × ``size`` block of pixels around ``center`` with a finer rule.
+
+    ``nodes(lower_edges, cusp)`` gives per-pixel nodes and weights on one axis.
+    The block's position depends on the centre (not differentiated); it is cut
+    out and put back with one-hot matrices, so no in-place write is needed and
+    rows falling off the grid simply drop out.
+    """
+    xc, yc = center
+    xp = namespace(xc)
+    dtype = xc.dtype
+    rows, cols = grid.shape
+    col0 = xp.astype(xp.floor(stop_gradient((xc - grid.x0) / grid.step) + 0.5), xp.int64) - size // 2
+    row0 = xp.astype(xp.floor(stop_gradient((yc - grid.y0) / grid.step) + 0.5), xp.int64) - size // 2
+    offsets = xp.arange(size, device=device_of(xc))
+    col_edges = grid.x0 + grid.step * (xp.astype(col0 + offsets, dtype) - 0.5)
+    row_edges = grid.y0 + grid.step * (xp.astype(row0 + offsets, dtype) - 0.5)
+    bxn, bxw = nodes(col_edges, xc)
+    byn, byw = nodes(row_edges, yc)
+    fine = _integrate_tensor(brightness, bxn, bxw, byn, byw)
+    sel_rows = _one_hot(row0, size, rows, dtype)
+    sel_cols = _one_hot(col0, size, cols, dtype)
+    coarse = sel_rows @ image @ sel_cols.T
+    return image + sel_rows.T @ (fine - coarse) @ sel_cols
+
+
 def integrate_pixels(
     brightness: Brightness,
     grid: PixelGrid,
@@ -67,43 +120,35 @@ def integrate_pixels(
 ) -> Array:
     """Flux per pixel of ``brightness`` on ``grid``.
 
+    Three tiers: a cheap rule on every pixel, a Gauss–Legendre rule on a
+    middle block around the centre, and a rule graded towards the centre on
+    the innermost block (see :class:`QuadratureConfig`).
+
     Parameters
     ----------
     brightness : callable
         ``f(x, y)`` → surface brightness (flux/arcsec²), broadcasting over arrays.
     grid : PixelGrid
     center : (xc, yc)
-        Sky position (arcsec, 0-d arrays) of the profile centre: the graded
-        block is placed around it.
+        Sky position (arcsec, 0-d arrays) of the profile centre.
     config : QuadratureConfig
 
     Returns
     -------
     array of shape ``grid.shape``
     """
-    xc, yc = center
-    xp = namespace(xc)
-    dtype = xc.dtype
-    rows, cols = grid.shape
-    xcen, ycen = grid.centers(xc)
-    xn, xw = _base_nodes(xcen, grid.step, config.base_order)
-    yn, yw = _base_nodes(ycen, grid.step, config.base_order)
-    image = _integrate_tensor(brightness, xn, xw, yn, yw)
-    if config.block <= 0:
-        return image
-
-    b = config.block
-    # block of pixels around the centre; its position is data-dependent but not differentiated
-    col0 = xp.astype(xp.floor(stop_gradient((xc - grid.x0) / grid.step) + 0.5), xp.int64) - b // 2
-    row0 = xp.astype(xp.floor(stop_gradient((yc - grid.y0) / grid.step) + 0.5), xp.int64) - b // 2
-    offsets = xp.arange(b, device=device_of(xc))
-    col_edges = grid.x0 + grid.step * (xp.astype(col0 + offsets, dtype) - 0.5)
-    row_edges = grid.y0 + grid.step * (xp.astype(row0 + offsets, dtype) - 0.5)
-    bxn, bxw = _graded_nodes(col_edges, grid.step, xc, config)
-    byn, byw = _graded_nodes(row_edges, grid.step, yc, config)
-    fine = _integrate_tensor(brightness, bxn, bxw, byn, byw)
-
-    sel_rows = _one_hot(row0, b, rows, dtype)
-    sel_cols = _one_hot(col0, b, cols, dtype)
-    coarse = sel_rows @ image @ sel_cols.T
-    return image + sel_rows.T @ (fine - coarse) @ sel_cols
+    xc, _ = center
+    if config.base_order == 0:
+        image = _corrected_midpoint(brightness, grid, xc)
+    else:
+        xcen, ycen = grid.centers(xc)
+        xn, xw = _base_nodes(xcen, grid.step, config.base_order)
+        yn, yw = _base_nodes(ycen, grid.step, config.base_order)
+        image = _integrate_tensor(brightness, xn, xw, yn, yw)
+    if config.mid_block > 0:
+        gauss = lambda edges, _: _base_nodes(edges + 0.5 * grid.step, grid.step, config.mid_order)  # noqa: E731
+        image = _refine_block(image, brightness, grid, center, config.mid_block, gauss)
+    if config.block > 0:
+        graded = lambda edges, cusp: _graded_nodes(edges, grid.step, cusp, config)  # noqa: E731
+        image = _refine_block(image, brightness, grid, center, config.block, graded)
+    return image

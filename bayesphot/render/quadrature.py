@@ -12,8 +12,12 @@ import numpy as np
 class QuadratureConfig:
     """How pixels are integrated.
 
-    Every pixel gets a ``base_order`` × ``base_order`` Gauss–Legendre rule.
-    A ``block`` × ``block`` patch of pixels around the profile centre, where
+    Every pixel gets a ``base_order`` × ``base_order`` Gauss–Legendre rule, or
+    with ``base_order = 0`` (the default) the fourth-order corrected midpoint
+    rule (one evaluation per pixel; see ``render.pixels``).
+    A ``mid_block`` × ``mid_block`` patch around the profile centre, where
+    the profile changes on the pixel scale, is redone with a ``mid_order``
+    Gauss–Legendre rule.  A ``block`` × ``block`` patch at the very centre, where
     the profile is steepest (the cusp of high-n Sérsics), is recomputed with a
     rule graded geometrically towards the centre on each axis: ``levels``
     sub-intervals shrinking by ``ratio`` with ``order`` Gauss–Legendre points
@@ -22,11 +26,13 @@ class QuadratureConfig:
     (Schwab 1998, *p- and hp-Finite Element Methods*, ch. 4).
     """
 
-    base_order: int = 3
-    block: int = 7
+    base_order: int = 0
+    block: int = 3
     levels: int = 10
     order: int = 5
     ratio: float = 0.25
+    mid_block: int = 15
+    mid_order: int = 6
 
 
 DEFAULT_QUADRATURE = QuadratureConfig()
