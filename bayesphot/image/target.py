@@ -123,7 +123,8 @@ class TargetImage:
         if not np.any(good):
             raise ImageError("every pixel is masked: nothing to fit")
 
-        self.data = np.where(mask_arr, 0.0, data) if np.any(bad_data) else data
+        # non-finite pixels (all masked by now) become 0 so nothing downstream sees NaN
+        self.data = np.where(bad_data, 0.0, data) if np.any(bad_data) else data
         self.variance = np.where(mask_arr & ~(np.isfinite(var) & (var > 0)), np.inf, var)
         self.mask = mask_arr
         self.psf = psf
@@ -200,7 +201,7 @@ class TargetImage:
         ``read_noise``, ``sky_level``, ``zeropoint``, ``mask_nan``) go to the
         constructor.
         """
-        read = lambda v: _read_fits_array(v) if isinstance(v, (str, Path)) else v  # noqa: E731
+        read = lambda v: _read_fits_array(v) if isinstance(v, (str, Path)) else v
         with fits.open(path) as hdul:
             header = hdul[hdu].header
             data = np.array(hdul[hdu].data, dtype=np.float64)

@@ -68,10 +68,15 @@ class Window:
         """Smallest pixel window covering an arcsec box ``[[x0, x1], [y0, y1]]``.
 
         Pixel ``j`` spans x in ``[(j - ½) s, (j + ½) s)`` for pixelscale ``s``.
+        Edges within 1e-9 pixel of a pixel boundary count as on it, so that
+        ``Window.from_arcsec(w.to_arcsec(s), s) == w`` despite rounding.
         """
+        if not pixelscale > 0:
+            raise WindowError(f"pixelscale must be positive, got {pixelscale}")
         (x0, x1), (y0, y1) = box
-        lo = lambda v: int(math.floor(v / pixelscale + 0.5))  # noqa: E731
-        hi = lambda v: int(math.ceil(v / pixelscale + 0.5))  # noqa: E731
+        tol = 1e-9
+        lo = lambda v: math.floor(v / pixelscale + 0.5 + tol)
+        hi = lambda v: math.ceil(v / pixelscale + 0.5 - tol)
         return cls(lo(x0), hi(x1), lo(y0), hi(y1))
 
     # --------------------------------------------------------------- geometry
@@ -138,8 +143,8 @@ class Window:
         cx, cy = (self.xmin + self.xmax) / 2.0, (self.ymin + self.ymax) / 2.0
         hx, hy = factor * (self.xmax - self.xmin) / 2.0, factor * (self.ymax - self.ymin) / 2.0
         return Window(
-            int(math.floor(cx - hx)), int(math.ceil(cx + hx)),
-            int(math.floor(cy - hy)), int(math.ceil(cy + hy)),
+            math.floor(cx - hx), math.ceil(cx + hx),
+            math.floor(cy - hy), math.ceil(cy + hy),
         )
 
     def clip(self, shape: tuple[int, int]) -> Window:

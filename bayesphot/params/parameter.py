@@ -24,7 +24,7 @@ def _format_bound(value: float | None, default: str) -> str:
 def _format_number(value: float, sigma: float | None) -> str:
     if sigma is None or not np.isfinite(sigma) or sigma <= 0:
         return f"{value:.6g}"
-    digits = max(0, 1 - int(math.floor(math.log10(sigma))))
+    digits = max(0, 1 - math.floor(math.log10(sigma)))
     digits = min(digits, 12)
     return f"{value:.{digits}f} ± {sigma:.{digits}f}"
 
@@ -165,9 +165,10 @@ class Parameter:
             body = _format_number(float(self._value), sigma)
         else:
             sig = self._uncertainty
+            sigmas = sig.ravel() if sig is not None else [None] * self._value.size
             parts = [
-                _format_number(float(v), None if sig is None else float(s))
-                for v, s in zip(self._value.ravel(), (sig.ravel() if sig is not None else [None] * self._value.size))
+                _format_number(float(v), None if s is None else float(s))
+                for v, s in zip(self._value.ravel(), sigmas, strict=False)
             ]
             body = "[" + ", ".join(parts) + "]"
         text = f"{self.name}: {body}"

@@ -35,12 +35,20 @@ class Prior:
         return (None, None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": type(self).__name__, **asdict(self)}
+        """``{"type": class name, **fields}`` with plain floats (YAML-safe)."""
+        fields = {key: (None if v is None else float(v)) for key, v in asdict(self).items()}
+        return {"type": type(self).__name__, **fields}
+
+
+def _check_scale(prior: Prior) -> None:
+    scale = prior.scale  # type: ignore[attr-defined]
+    if not scale > 0:
+        raise ParameterError(f"{type(prior).__name__} prior needs scale > 0, got {scale}")
 
 
 def _std_normal_logcdf_diff(a: float, b: float) -> float:
     """log(Φ(b) − Φ(a)) for the truncated normal's normaliser."""
-    cdf = lambda t: 0.5 * math.erfc(-t / math.sqrt(2.0))  # noqa: E731
+    cdf = lambda t: 0.5 * math.erfc(-t / math.sqrt(2.0))
     return math.log(cdf(b) - cdf(a))
 
 
@@ -71,8 +79,7 @@ class Normal(Prior):
     scale: float
 
     def __post_init__(self) -> None:
-        if not self.scale > 0:
-            raise ParameterError(f"Normal prior needs scale > 0, got {self.scale}")
+        _check_scale(self)
 
     def log_prob(self, x: Array) -> Array:
         xp = namespace(x)
@@ -88,6 +95,11 @@ class TruncatedNormal(Prior):
     scale: float
     low: float | None = None
     high: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_scale(self)
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ParameterError(f"TruncatedNormal prior needs low < high, got {self.low}, {self.high}")
 
     def log_prob(self, x: Array) -> Array:
         xp = namespace(x)
@@ -108,6 +120,9 @@ class LogNormal(Prior):
     loc: float
     scale: float
 
+    def __post_init__(self) -> None:
+        _check_scale(self)
+
     def log_prob(self, x: Array) -> Array:
         xp = namespace(x)
         logx = xp.log(x)
@@ -123,6 +138,9 @@ class HalfNormal(Prior):
     """|Normal(0, ``scale``)|, for non-negative parameters."""
 
     scale: float
+
+    def __post_init__(self) -> None:
+        _check_scale(self)
 
     def log_prob(self, x: Array) -> Array:
         xp = namespace(x)
@@ -144,24 +162,24 @@ class VonMises(Prior):
     concentration: float = 0.0
     period: float = math.pi
 
+    def __post_init__(self) -> None:
+        if not self.concentration >= 0:
+            raise ParameterError(f"VonMises prior needs concentration >= 0, got {self.concentration}")
+        if not self.period > 0:
+            raise ParameterError(f"VonMises prior needs period > 0, got {self.period}")
+
     def log_prob(self, x: Array) -> Array:
         xp = namespace(x)
         angle = 2.0 * math.pi * (x - self.loc) / self.period
-        # log I0(κ) via its exponentially scaled series-free bound: use math for a constant
         log_norm = math.log(self.period) + _log_bessel_i0(self.concentration)
         return xp.sum(self.concentration * xp.cos(angle) - log_norm)
 
 
 def _log_bessel_i0(kappa: float) -> float:
-    """log I0(κ) for a constant κ ≥ 0 (series for small κ, asymptotic for large)."""
-    if kappa < 30.0:
-        term, total, k = 1.0, 1.0, 1
-        while term > 1e-17 * total:
-            term *= (kappa / (2.0 * k)) ** 2
-            total += term
-            k += 1
-        return math.log(total)
-    return kappa - 0.5 * math.log(2.0 * math.pi * kappa) + math.log1p(1.0 / (8.0 * kappa))
+    """log I0(κ) for a constant κ ≥ 0, stable for large κ (via the scaled Bessel function)."""
+    from scipy.special import i0e
+
+    return math.log(float(i0e(kappa))) + kappa
 
 
 def prior_to_dict(prior: Prior | None) -> dict[str, Any] | None:
@@ -177,4 +195,7 @@ def prior_from_dict(state: dict[str, Any] | None) -> Prior | None:
     name = state.pop("type")
     if name not in Prior.registry:
         raise ParameterError(f"unknown prior type {name!r}")
-    return Prior.registry[name](**state)
+    try:
+        return Prior.registry[name](**state)
+    except TypeError as exc:
+        raise ParameterError(f"cannot build a {name} prior from {state}: {exc}") from exc
