@@ -7,7 +7,8 @@ from typing import Any
 
 from ..backend import Array
 from ..errors import ModelError
-from ..render import bin_pixels, shifted_kernel
+from ..render import bin_pixels
+from ..render.shift import place_kernel
 from .base import Model, ParameterSpec, pixel_grid
 from .galaxy import GALAXY_SPECS
 from .initialize import edge_level, window_moments
@@ -18,8 +19,9 @@ from .registry import register
 class PointSource(Model):
     """An unresolved source: ``flux`` × PSF centred at (x, y) arcsec.
 
-    The PSF is moved by the Fourier shift theorem on its own (oversampled)
-    grid, then binned to image pixels, which conserves flux exactly.
+    The PSF is resampled to the sub-pixel position by cubic convolution on
+    its own (oversampled) grid, then binned to image pixels; flux is
+    conserved exactly while the PSF lies inside the window.
     """
 
     model_type = "point source"
@@ -34,7 +36,7 @@ class PointSource(Model):
         grid = pixel_grid(self.window, self.target.pixelscale, s)
         dx = (p["x"] - grid.x0) / grid.step
         dy = (p["y"] - grid.y0) / grid.step
-        image = shifted_kernel(psf.data, grid.shape, dx, dy)
+        image = place_kernel(psf.data, grid.shape, dx, dy)
         return p["flux"] * bin_pixels(image, s)
 
     def initialize(self) -> None:

@@ -1,0 +1,26 @@
+"""Bundled example data (IC 3478, from Imfit's examples; see README.md here)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+IC3478_NOISE = {"gain": 4.725, "read_noise": 4.3, "sky_level": 130.14}
+
+
+def path(name: str) -> Path:
+    """Filesystem path of a bundled file, e.g. ``path("ic3478rss_256.fits")``."""
+    return Path(str(resources.files(__name__).joinpath(name)))
+
+
+def ic3478_target(psf: bool = False):
+    """The IC 3478 target with its mask and Imfit's CCD noise model (pixelscale 1 pixel, as Imfit)."""
+    from ..image import PSFImage, TargetImage
+
+    return TargetImage.from_fits(
+        path("ic3478rss_256.fits"),
+        mask=path("ic3478rss_256_mask.fits"),
+        psf=PSFImage.from_fits(path("psf_moffat_51.fits")) if psf else None,
+        pixelscale=1.0,
+        **IC3478_NOISE,
+    )
