@@ -1,4 +1,4 @@
-"""A (group) model as a log-density over its free parameters.
+"""A (group) model as a log-density over its free parameters, and as a probabilistic program.
 
 :class:`FreeParameters` maps the model's free parameters to one flat vector in
 the unconstrained space (and back); :class:`Program` adds the data: weighted
@@ -8,12 +8,40 @@ pixels of the model's window, plus the priors.  Fitting (``bp.fit``) minimises
 uses ``log_density`` (the same plus the log-Jacobian of the transforms).  All
 functions are pure in the vector, so they can be jitted and differentiated on
 either backend.
+
+The probabilistic program
+-------------------------
+:meth:`Program.model` is the same density written as a numpyro or pyro model
+(the PPL module is passed in; both share ``sample``, ``factor``,
+``deterministic``, ``plate`` and the distribution names used):
+
+* one ``sample`` site per free parameter, named ``"child:param"``, holding the
+  *constrained* value, with an ``ImproperUniform`` distribution whose support
+  is the parameter's limits (``interval``, ``greater_than``, ``less_than`` or
+  ``real``; cyclic parameters are ``real`` and wrapped into their period inside
+  the program).  The PPL maps each site to the unconstrained space with its
+  own bijection (``biject_to(support)``: affine∘sigmoid, shifted exp, …), which
+  is exactly :class:`~bayesphot.params.Transform`, and adds its log-Jacobian;
+* one ``factor`` site ``"child:param:prior"`` per parameter with a prior,
+  equal to ``Prior.log_prob`` of the (wrapped) value;
+* one likelihood site ``"obs"`` inside the plate ``"pixels"`` over the
+  unmasked pixels: ``Normal(model, σ)`` or ``Poisson(model)``;
+* ``deterministic`` sites for derived quantities (``"child:flux"`` total flux of
+  each source; ``"child:mag"`` when the target has a zero-point).
+
+Hence the PPL's potential energy at the unconstrained point ``u`` equals
+``-Program.log_density(u)`` up to a constant (tested for both PPLs), and
+``log_density`` is ``-map_objective`` plus ``FreeParameters.log_abs_det_jacobian``.
+The samplers in :mod:`bayesphot.infer` use ``-log_density`` directly as the
+potential on the flat vector ``u`` (the same number, without the PPL's tracing
+overhead), which makes the Laplace mass matrix a plain k × k array.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +87,7 @@ class FreeParameters:
     def labels(self) -> list[str]:
         """One label per vector element: ``"gal:n"`` or ``"gal:logI[3]"``."""
         out = []
-        for (name, _), shape in zip(self.entries, self.shapes):
+        for (name, _), shape in zip(self.entries, self.shapes, strict=True):
             out += [name] if not shape else [f"{name}[{i}]" for i in range(int(np.prod(shape)))]
         return out
 
@@ -67,7 +95,7 @@ class FreeParameters:
         xp = namespace(u)
         return [
             xp.reshape(u[int(a):int(b)], shape)
-            for a, b, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes)
+            for a, b, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes, strict=True)
         ]
 
     def unconstrained(self) -> np.ndarray:
@@ -77,12 +105,13 @@ class FreeParameters:
 
     def values(self, u: Array) -> dict[str, Array]:
         """Parameter name → constrained value for an unconstrained vector ``u``."""
-        return {name: param.transform.forward(piece) for (name, param), piece in zip(self.entries, self._pieces(u))}
+        pieces = self._pieces(u)
+        return {name: param.transform.forward(piece) for (name, param), piece in zip(self.entries, pieces, strict=True)}
 
     def log_abs_det_jacobian(self, u: Array) -> Array:
         """Σ log |dx/du| over all elements (the change-of-variables term for sampling)."""
         total = 0.0
-        for (_, param), piece in zip(self.entries, self._pieces(u)):
+        for (_, param), piece in zip(self.entries, self._pieces(u), strict=True):
             total = total + param.transform.log_abs_det_jacobian(piece)
         return total
 
@@ -90,14 +119,14 @@ class FreeParameters:
         """dx/du per element (numpy), to carry covariances to parameter space."""
         parts = [
             np.ravel(backend.to_numpy(param.transform.derivative(piece)))
-            for (_, param), piece in zip(self.entries, self._pieces(np.asarray(u, dtype=np.float64)))
+            for (_, param), piece in zip(self.entries, self._pieces(np.asarray(u, dtype=np.float64)), strict=True)
         ]
         return np.concatenate(parts)
 
     def assign(self, u: np.ndarray, sigma: np.ndarray | None = None) -> None:
         """Store the constrained values of ``u`` (and 1σ per element) in the parameters."""
         values = self.values(np.asarray(u, dtype=np.float64))
-        for (name, param), a, b in zip(self.entries, self.offsets[:-1], self.offsets[1:]):
+        for (name, param), a, b in zip(self.entries, self.offsets[:-1], self.offsets[1:], strict=True):
             param.value = np.asarray(values[name])
             if sigma is not None:
                 param.uncertainty = np.reshape(sigma[int(a):int(b)], param.shape)
@@ -113,14 +142,26 @@ class Program:
     likelihood : {"gaussian", "poisson"}
         Gaussian with the target's variance, or Poisson (Cash 1979) for images
         in counts (model and data in counts per pixel; variance unused).
+    priors : mapping, optional
+        ``{"child:param": Prior}`` used instead of the parameters' own
+        ``prior`` (the samplers pass the default priors of
+        :mod:`bayesphot.priors.defaults` here for parameters without one).
+        A free parameter with no prior either way is flat within its limits.
     """
 
-    def __init__(self, model: Model, likelihood: str = "gaussian") -> None:
+    def __init__(self, model: Model, likelihood: str = "gaussian",
+                 priors: Mapping[str, Any] | None = None) -> None:
         if likelihood not in LIKELIHOODS:
             raise FitError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         self.model = model
         self.likelihood = likelihood
         self.free = FreeParameters(model)
+        unknown = sorted(set(priors or {}) - set(self.free.names))
+        if unknown:
+            raise FitError(f"priors given for parameters that are not free: {', '.join(unknown)}")
+        self.priors: dict[str, Any] = {
+            name: (priors or {}).get(name, param.prior) for name, param in self.free.entries
+        }
         target = model.target
         window = model.window
         self.window = window
@@ -131,6 +172,8 @@ class Program:
         variance = target.variance[window.slices]
         self.sqrt_weight = np.where(self.good, 1.0 / np.sqrt(np.where(self.good, variance, 1.0)), 0.0)
         self.n_pixels = int(self.good.sum())
+        self.pixel_index = np.flatnonzero(self.good.ravel())
+        self.sigma_pixels = np.sqrt(variance[self.good]) if likelihood == "gaussian" else None
         if likelihood == "gaussian":
             self._log_norm = -0.5 * float(np.sum(np.log(2.0 * math.pi * variance[self.good])))
         else:
@@ -182,13 +225,27 @@ class Program:
         safe_mu = xp.where(good > 0, mu, xp.ones_like(mu))
         return xp.sum(good * (arrays["data"] * xp.log(safe_mu) - safe_mu)) + self._log_norm
 
+    def pointwise_log_likelihood(self, u: Array) -> Array:
+        """log p(d_i | θ) per unmasked pixel (a vector of ``n_pixels``, in ``pixel_index`` order)."""
+        xp = namespace(u)
+        be = backend.current()
+        idx = be.asarray(self.pixel_index, dtype=be.lib.int64)
+        mu = xp.take(xp.reshape(self.model_image(u), (-1,)), idx, axis=0)
+        data = be.asarray(self.data.ravel()[self.pixel_index])
+        if self.likelihood == "gaussian":
+            sigma = be.asarray(self.sigma_pixels)
+            z = (data - mu) / sigma
+            return -0.5 * z * z - xp.log(sigma) - 0.5 * math.log(2.0 * math.pi)
+        return data * xp.log(mu) - mu - backend.gammaln(data + 1.0)
+
     def log_prior(self, u: Array) -> Array:
         """Σ log p(θ) over free parameters with a prior (no prior = flat within limits)."""
         values = self.free.values(u)
         total = 0.0
-        for name, param in self.free.entries:
-            if param.prior is not None:
-                total = total + param.prior.log_prob(values[name])
+        for name, _ in self.free.entries:
+            prior = self.priors[name]
+            if prior is not None:
+                total = total + prior.log_prob(values[name])
         return total
 
     def map_objective(self, u: Array) -> Array:
@@ -207,3 +264,117 @@ class Program:
         ])
         be = backend.current()
         return float(backend.to_numpy(self.log_likelihood(be.asarray(u)) + self.log_prior(be.asarray(u))))
+
+    def to_unconstrained(self, values: Mapping[str, Any]) -> np.ndarray:
+        """Unconstrained numpy vector for named constrained values (missing names: current values)."""
+        parts = []
+        for name, param in self.free.entries:
+            value = values[name] if name in values else param.interior_value()
+            parts.append(np.ravel(param.transform.inverse(np.asarray(value, dtype=np.float64))))
+        return np.concatenate(parts).astype(np.float64)
+
+    # ------------------------------------------------------ derived values
+    def derived(self, u: Array) -> dict[str, Array]:
+        """Derived quantities at ``u``: ``"child:flux"`` (total flux) and ``"child:mag"``.
+
+        Total fluxes are analytic and untruncated: Sérsic 2π q Re² Ie eᵇ n b^(−2n) Γ(2n)
+        (Graham & Driver 2005, PASA 22, 118, eq. 4 times q), exponential the same with
+        n = 1, Moffat π q Rd² I0 / (β − 1) (β > 1), Gaussian and point source ``flux``.
+        Magnitudes are ``zeropoint − 2.5 log10(flux)`` when the target has a zero-point.
+        """
+        from .models.galaxy import ExponentialGalaxy, GaussianGalaxy, MoffatGalaxy, SersicGalaxy
+        from .models.point import PointSource
+        from .priors.defaults import leaf_parameters
+        from .profiles.sersic import b_n
+
+        xp = namespace(u)
+        be = backend.current()
+        values = self.free.values(u)
+        components: dict[str, tuple[Model, dict[str, Array]]] = {}
+        for full, component, local, param in leaf_parameters(self.model):
+            prefix = full[: len(full) - len(local)]
+            entry = components.setdefault(prefix, (component, {}))
+            entry[1][local] = values[full] if full in values else be.asarray(param.value)
+        out: dict[str, Array] = {}
+        zeropoint = self.model.target.zeropoint
+        for prefix, (component, p) in components.items():
+            flux = None
+            if isinstance(component, (SersicGalaxy, ExponentialGalaxy)):
+                n = p["n"] if "n" in p else xp.ones_like(p["Re"])
+                b = b_n(n)
+                log_flux = (xp.log(2.0 * math.pi * p["q"] * p["Re"] ** 2 * p["Ie"] * n) + b
+                            - 2.0 * n * xp.log(b) + backend.gammaln(2.0 * n))
+                flux = xp.exp(log_flux)
+            elif isinstance(component, MoffatGalaxy):
+                flux = math.pi * p["q"] * p["Rd"] ** 2 * p["I0"] / (p["n"] - 1.0)
+            elif isinstance(component, (GaussianGalaxy, PointSource)):
+                flux = p["flux"]
+            if flux is None:
+                continue
+            out[prefix + "flux"] = flux
+            if zeropoint is not None:
+                out[prefix + "mag"] = zeropoint - 2.5 * xp.log10(flux)
+        return out
+
+    # ------------------------------------------------ probabilistic program
+    def model(self, ppl: Any) -> None:
+        """The probabilistic program (see the module docstring); ``ppl`` is ``numpyro`` or ``pyro``.
+
+        Use it as any PPL model, e.g.
+        ``numpyro.infer.NUTS(functools.partial(program.model, numpyro))``.
+        Array work runs on the backend matching the PPL (JAX for numpyro,
+        torch for pyro), set for the duration of the call.
+        """
+        from .priors.ppl import ppl_module, ppl_name
+
+        name = ppl_name(ppl)
+        ppl = ppl_module(ppl)
+        current = backend.current()
+        wanted = "jax" if name == "numpyro" else "torch"
+        if current.name == wanted:
+            self._model_body(ppl)
+        else:
+            with backend.using(wanted, device=current.device, dtype=current.dtype):
+                self._model_body(ppl)
+
+    def _model_body(self, ppl: Any) -> None:
+        dist = ppl.distributions
+        constraints = dist.constraints
+        be = backend.current()
+        pieces = []
+        for name, param in self.free.entries:
+            lower, upper = param.limits
+            if param.cyclic or (lower is None and upper is None):
+                support = constraints.real
+            elif lower is not None and upper is not None:
+                support = constraints.interval(lower, upper)
+            elif lower is not None:
+                support = constraints.greater_than(lower)
+            else:
+                support = constraints.less_than(upper)
+            fn = dist.ImproperUniform(support, (), tuple(param.shape))
+            x = ppl.sample(name, fn)
+            x = be.asarray(x)
+            # the unconstrained coordinate the PPL moves in, seen through our own transform
+            pieces.append(xp_ravel(param.transform.inverse(x)) if not param.cyclic else xp_ravel(x))
+            prior = self.priors[name]
+            if prior is not None:
+                ppl.factor(name + ":prior", prior.log_prob(param.transform.forward(x)))
+        xp = be.xp
+        u = xp.concat(pieces) if len(pieces) > 1 else pieces[0]
+        for key, value in self.derived(u).items():
+            ppl.deterministic(key, value)
+        idx = be.asarray(self.pixel_index, dtype=be.lib.int64)
+        mu = xp.take(xp.reshape(self.model_image(u), (-1,)), idx, axis=0)
+        data = be.asarray(self.data.ravel()[self.pixel_index])
+        with ppl.plate("pixels", self.n_pixels):
+            if self.likelihood == "gaussian":
+                ppl.sample("obs", dist.Normal(mu, be.asarray(self.sigma_pixels)), obs=data)
+            else:
+                ppl.sample("obs", dist.Poisson(mu, validate_args=False), obs=data)
+
+
+def xp_ravel(x: Array) -> Array:
+    """``x`` as a 1-D array (scalars become length 1)."""
+    xp = namespace(x)
+    return xp.reshape(x, (-1,))

@@ -1,5 +1,6 @@
 """Priors on parameters (``bp.priors.Uniform(0.3, 8.0)``)."""
 
+from .defaults import default_prior, default_priors
 from .distributions import (
     HalfNormal,
     LogNormal,
@@ -11,6 +12,7 @@ from .distributions import (
     prior_from_dict,
     prior_to_dict,
 )
+from .ppl import to_ppl
 
 __all__ = [
     "HalfNormal",
@@ -20,6 +22,9 @@ __all__ = [
     "TruncatedNormal",
     "Uniform",
     "VonMises",
+    "default_prior",
+    "default_priors",
     "prior_from_dict",
     "prior_to_dict",
+    "to_ppl",
 ]
