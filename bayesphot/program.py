@@ -11,7 +11,7 @@ either backend.
 
 The probabilistic program
 -------------------------
-:meth:`Program.model` is the same density written as a numpyro or pyro model
+:meth:`Program.ppl_model` is the same density written as a numpyro or pyro model
 (the PPL module is passed in; both share ``sample``, ``factor``,
 ``deterministic``, ``plate`` and the distribution names used):
 
@@ -317,11 +317,11 @@ class Program:
         return out
 
     # ------------------------------------------------ probabilistic program
-    def model(self, ppl: Any) -> None:
+    def ppl_model(self, ppl: Any) -> None:
         """The probabilistic program (see the module docstring); ``ppl`` is ``numpyro`` or ``pyro``.
 
         Use it as any PPL model, e.g.
-        ``numpyro.infer.NUTS(functools.partial(program.model, numpyro))``.
+        ``numpyro.infer.NUTS(functools.partial(program.ppl_model, numpyro))``.
         Array work runs on the backend matching the PPL (JAX for numpyro,
         torch for pyro), set for the duration of the call.
         """
@@ -352,14 +352,13 @@ class Program:
                 support = constraints.greater_than(lower)
             else:
                 support = constraints.less_than(upper)
-            fn = dist.ImproperUniform(support, (), tuple(param.shape))
-            x = ppl.sample(name, fn)
-            x = be.asarray(x)
-            # the unconstrained coordinate the PPL moves in, seen through our own transform
-            pieces.append(xp_ravel(param.transform.inverse(x)) if not param.cyclic else xp_ravel(x))
+            fn = _flat_site(ppl, support, tuple(param.shape), param.interior_value())
+            x = be.asarray(ppl.sample(name, fn))
+            # the same point as an unconstrained vector of FreeParameters (cyclic: wrapped by forward)
+            pieces.append(xp_ravel(x) if param.cyclic else xp_ravel(param.transform.inverse(x)))
             prior = self.priors[name]
             if prior is not None:
-                ppl.factor(name + ":prior", prior.log_prob(param.transform.forward(x)))
+                ppl.factor(name + ":prior", prior.log_prob(param.transform.forward(x) if param.cyclic else x))
         xp = be.xp
         u = xp.concat(pieces) if len(pieces) > 1 else pieces[0]
         for key, value in self.derived(u).items():
@@ -372,6 +371,37 @@ class Program:
                 ppl.sample("obs", dist.Normal(mu, be.asarray(self.sigma_pixels)), obs=data)
             else:
                 ppl.sample("obs", dist.Poisson(mu, validate_args=False), obs=data)
+
+
+_FLAT_CLASSES: dict[str, type] = {}
+
+
+def _flat_site(ppl: Any, support: Any, shape: tuple[int, ...], value: np.ndarray) -> Any:
+    """``ImproperUniform(support)`` whose ``sample`` returns ``value`` (the current parameter).
+
+    The density is flat on the support, as ImproperUniform's; the sample is
+    only what plain (non-inference) runs of the program and the PPLs' model
+    inspection see, so that they need no initialisation strategy.
+    """
+    name = ppl.__name__
+    if name not in _FLAT_CLASSES:
+        base = ppl.distributions.ImproperUniform
+        if name == "numpyro":
+            import jax.numpy as jnp
+
+            def sample(self: Any, key: Any, sample_shape: tuple[int, ...] = ()) -> Any:
+                return jnp.broadcast_to(jnp.asarray(self.value), tuple(sample_shape) + self.shape())
+        else:
+            import torch
+
+            def sample(self: Any, sample_shape: Any = ()) -> Any:
+                value = torch.as_tensor(self.value, dtype=torch.get_default_dtype())
+                return value.expand(torch.Size(sample_shape) + self.shape())
+
+        _FLAT_CLASSES[name] = type("FlatAtValue", (base,), {"sample": sample})
+    fn = _FLAT_CLASSES[name](support, (), shape)
+    fn.value = np.asarray(value, dtype=np.float64)
+    return fn
 
 
 def xp_ravel(x: Array) -> Array:
