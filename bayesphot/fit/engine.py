@@ -1,0 +1,231 @@
+"""Model images and their Jacobians with respect to the unconstrained vector.
+
+An engine evaluates a model's image on its window, and the Jacobian of that
+image with respect to the model's free parameters in the unconstrained space
+(the vector of :class:`~bayesphot.program.FreeParameters`), as numpy arrays.
+
+* A component model gets a :class:`LeafEngine`: the image function and its
+  forward-mode Jacobian (``backend.jacfwd``) are JIT-compiled once (on JAX)
+  and take every parameter as an argument, so fixed values may change between
+  fits without recompiling.  When the Jacobian would need more than
+  ``max_memory`` bytes, it is computed in column chunks (directional
+  derivatives along a few parameter directions at a time, one compiled
+  function for all chunks).
+* A group gets a :class:`GroupEngine`: each child's image and Jacobian are
+  computed on the child's own window and placed into the group's window in
+  numpy.  The Jacobian of a child's parameters is zero outside its window,
+  so this costs Σ_child k_child renders of the child instead of k renders of
+  the whole group, and each child's compiled functions are shared by
+  :class:`~bayesphot.fit.Iter` (which fits one child at a time) and
+  :class:`~bayesphot.fit.LM` on the whole group.
+
+Compiled functions are cached per model object (weakly), keyed by everything
+that is baked into the compiled graph (backend, window, PSF use, quadrature,
+which parameters are free and their transforms).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..models.base import Model
+from ..models.group import GroupModel
+from ..program import FreeParameters
+
+#: rough number of float64 intermediates per window pixel and tangent direction
+#: in a forward-mode pass through the renderer (pixel quadrature, PSF padding)
+BYTES_PER_PIXEL_COLUMN = 8 * 40
+DEFAULT_MAX_MEMORY = 2 * 1024**3
+
+_CACHE: weakref.WeakKeyDictionary[Model, dict[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def _free_entries(model: Model) -> list[tuple[str, Any]]:
+    return [(name, p) for name, p in model.parameters.items() if not p.fixed]
+
+
+def _structure_key(model: Model) -> tuple:
+    be = backend.current()
+    params = tuple(
+        (name, p.shape, p.fixed, p.limits, p.cyclic) for name, p in model.parameters.items()
+    )
+    extra = repr(sorted((k, np.asarray(v).tobytes() if isinstance(v, np.ndarray) else repr(v))
+                        for k, v in model.extra_state().items()))
+    target = model.target
+    return (be.name, be.device, be.dtype, tuple(map(tuple, model.window.as_list())), model.psf_convolve,
+            model.quadrature, id(target), id(target.psf), params, extra)
+
+
+class LeafEngine:
+    """Image and Jacobian of one component model on its own window.
+
+    Parameters
+    ----------
+    model : Model
+        A component (non-group) model with a target.
+    max_memory : int
+        Bytes the forward-mode Jacobian may use before it is chunked by columns.
+    chunk_size : int, optional
+        Force this many Jacobian columns per pass (testing, memory control).
+    """
+
+    def __init__(self, model: Model, max_memory: int = DEFAULT_MAX_MEMORY, chunk_size: int | None = None) -> None:
+        self.model = model
+        self.window = model.window
+        entries = _free_entries(model)
+        self.free = FreeParameters(model) if entries else None
+        self.size = 0 if self.free is None else self.free.size
+        self.fixed_names = [name for name, p in model.parameters.items() if p.fixed]
+        npix = self._render_pixels()
+        if chunk_size is None:
+            per_column = max(npix * BYTES_PER_PIXEL_COLUMN, 1)
+            chunk_size = max(1, int(max_memory // per_column))
+        self.chunk_size = int(min(max(chunk_size, 1), max(self.size, 1)))
+        key = (_structure_key(model), self.chunk_size)
+        store = _CACHE.setdefault(model, {})
+        if key not in store:
+            store.clear()  # the model changed structure: older compilations are stale
+            store[key] = self._compile()
+        self._value_fn, self._jac_fn = store[key]
+
+    def _render_pixels(self) -> int:
+        rows, cols = self.window.shape
+        psf = self.model.target.psf if self.model.psf_convolve else None
+        if psf is None:
+            return rows * cols
+        pr, pc = psf.half_size_pixels
+        s = psf.oversampling
+        return (rows + 2 * pr) * (cols + 2 * pc) * s * s
+
+    def _compile(self) -> tuple[Callable, Callable | None]:
+        be = backend.current()
+        model, free = self.model, self.free
+
+        def image(u: Any, fixed: dict[str, Any]) -> Any:
+            values = dict(fixed)
+            if free is not None:
+                values.update(free.values(u))
+            return model.sample_image(values)
+
+        value_fn = be.jit(image)
+        if free is None:
+            return value_fn, None
+        if self.chunk_size >= self.size:
+            jac = be.jacfwd(image)
+            return value_fn, be.jit(jac)
+
+        def directional(c: Any, u: Any, basis: Any, fixed: dict[str, Any]) -> Any:
+            return image(u + basis @ c, fixed)
+
+        jac_c = be.jacfwd(directional)
+        return value_fn, be.jit(jac_c)
+
+    def _fixed(self) -> dict[str, Any]:
+        be = backend.current()
+        return {name: be.asarray(self.model.parameters[name].value) for name in self.fixed_names}
+
+    def value(self, u: np.ndarray) -> np.ndarray:
+        """The model's image on its window (numpy, flux per pixel)."""
+        be = backend.current()
+        uu = be.asarray(np.zeros(0) if u is None or self.size == 0 else u)
+        return backend.to_numpy(self._value_fn(uu, self._fixed()))
+
+    def jacobian(self, u: np.ndarray) -> np.ndarray:
+        """d image / d u as a (rows·cols, k) numpy array."""
+        be = backend.current()
+        rows, cols = self.window.shape
+        if self.size == 0:
+            return np.zeros((rows * cols, 0))
+        uu = be.asarray(u)
+        fixed = self._fixed()
+        if self.chunk_size >= self.size:
+            return np.reshape(backend.to_numpy(self._jac_fn(uu, fixed)), (rows * cols, self.size))
+        out = np.empty((rows * cols, self.size))
+        c0 = be.asarray(np.zeros(self.chunk_size))
+        for start in range(0, self.size, self.chunk_size):
+            stop = min(start + self.chunk_size, self.size)
+            basis = np.zeros((self.size, self.chunk_size))
+            basis[np.arange(start, stop), np.arange(stop - start)] = 1.0
+            block = backend.to_numpy(self._jac_fn(c0, uu, be.asarray(basis), fixed))
+            out[:, start:stop] = np.reshape(block, (rows * cols, self.chunk_size))[:, : stop - start]
+        return out
+
+
+class GroupEngine:
+    """Image and Jacobian of a group, assembled from its children's engines.
+
+    Parameters
+    ----------
+    model : GroupModel
+    max_memory, chunk_size
+        Passed to each child's engine.
+    """
+
+    def __init__(self, model: GroupModel, max_memory: int = DEFAULT_MAX_MEMORY,
+                 chunk_size: int | None = None) -> None:
+        self.model = model
+        self.window = model.window
+        self.children = [make_engine(child, max_memory, chunk_size) for child in model.models.values()]
+        sizes = [child.size for child in self.children]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self.size = int(self.offsets[-1])
+        self._places = []
+        for child in self.children:
+            overlap = child.window & self.window
+            if overlap.is_empty:
+                self._places.append(None)
+            else:
+                self._places.append((overlap.relative_to(child.window), overlap.relative_to(self.window)))
+
+    def child_slice(self, index: int) -> slice:
+        """Elements of the group vector that belong to child ``index``."""
+        return slice(int(self.offsets[index]), int(self.offsets[index + 1]))
+
+    def child_values(self, u: np.ndarray) -> list[np.ndarray | None]:
+        return [child.value(u[self.child_slice(i)] if child.size else None) for i, child in enumerate(self.children)]
+
+    def place(self, index: int, image: np.ndarray, out: np.ndarray) -> None:
+        """Add child ``index``'s window-shaped image into the group-shaped ``out``."""
+        place = self._places[index]
+        if place is not None:
+            src, dst = place
+            out[dst] += image[src]
+
+    def value(self, u: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.window.shape)
+        for i, image in enumerate(self.child_values(u)):
+            self.place(i, image, out)
+        return out
+
+    def jacobian(self, u: np.ndarray) -> np.ndarray:
+        rows, cols = self.window.shape
+        out = np.zeros((rows, cols, self.size))
+        for i, child in enumerate(self.children):
+            if child.size == 0 or self._places[i] is None:
+                continue
+            crow, ccol = child.window.shape
+            jac = np.reshape(child.jacobian(u[self.child_slice(i)]), (crow, ccol, child.size))
+            src, dst = self._places[i]
+            out[dst[0], dst[1], self.child_slice(i)] = jac[src[0], src[1]]
+        return np.reshape(out, (rows * cols, self.size))
+
+
+def make_engine(model: Model, max_memory: int = DEFAULT_MAX_MEMORY,
+                chunk_size: int | None = None) -> LeafEngine | GroupEngine:
+    """The engine for a model: per-child blocks for groups, a compiled leaf otherwise."""
+    if isinstance(model, GroupModel):
+        return GroupEngine(model, max_memory, chunk_size)
+    return LeafEngine(model, max_memory, chunk_size)
+
+
+def jacobian_bytes(n_pixels: int, n_columns: int) -> int:
+    """Bytes of a dense float64 Jacobian (for reporting)."""
+    return int(8 * n_pixels * n_columns)
+
+
+__all__ = ["GroupEngine", "LeafEngine", "jacobian_bytes", "make_engine"]

@@ -1,0 +1,125 @@
+"""What a MAP fit returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..models.base import Model
+from .laplace import Covariance, Derived, delta_method
+
+
+@dataclass
+class FitResult:
+    """The outcome of :class:`~bayesphot.fit.LM` or :class:`~bayesphot.fit.Iter`.
+
+    Attributes
+    ----------
+    message : str
+        ``"success"``, ``"max iterations reached"``, ``"no step improves chi²"``
+        (the damping grew past its limit without lowering the objective) or
+        ``"max cycles reached"`` (Iter).
+    success : bool
+        True only for ``message == "success"``.
+    converged_by : str or None
+        Which test ended a successful fit: ``"gradient"``, ``"chi2 change"`` or ``"step"``.
+    chi2 : float
+        χ² over the unmasked pixels at the end (Gaussian), or the Cash deviance
+        2 Σ [μ − d + d ln(d/μ)] (Poisson); priors not included.
+    ndf : int
+        Unmasked pixels minus free parameters (Imfit's definition).
+    iterations : int
+        LM iterations (Jacobian evaluations after the first); cycles for Iter.
+    u : (k,) numpy array
+        The MAP point in the unconstrained space.
+    labels : list of str
+        One per element of ``u`` (``FreeParameters.labels()``).
+    names : list of str
+        The free parameter names (vectors once), in order.
+    covariance_unconstrained : (k, k) numpy array
+        Inverse of the Gauss–Newton Hessian of −log posterior in the
+        unconstrained space (JᵀWJ plus the priors' curvature); block-diagonal per
+        sub-model after :class:`~bayesphot.fit.Iter` alone.
+    covariance : Covariance
+        The same in parameter space (``D Σ_u D``, D = dx/du), with ``.matrix``,
+        ``.labels``, ``.sigma`` and ``.correlation``.
+    at_limit : list of str
+        Labels of elements that ended on (within 1e-4 of the range of) a limit.
+    singular : bool
+        The Hessian was singular and its pseudo-inverse was used.
+    objective : float
+        χ² − 2 log prior (what LM minimised, in χ² units).
+    likelihood : str
+    history : list of dict
+        Per iteration: ``chi2``, ``lambda`` (damping), ``accepted``.
+    wall_time : float
+        Seconds spent in ``fit()`` (compilation included).
+    """
+
+    message: str
+    success: bool
+    chi2: float
+    ndf: int
+    iterations: int
+    u: np.ndarray
+    labels: list[str]
+    names: list[str]
+    covariance_unconstrained: np.ndarray
+    covariance: Covariance
+    at_limit: list[str] = field(default_factory=list)
+    converged_by: str | None = None
+    singular: bool = False
+    objective: float = float("nan")
+    likelihood: str = "gaussian"
+    history: list[dict[str, Any]] = field(default_factory=list)
+    wall_time: float = 0.0
+    model: Model | None = field(default=None, repr=False)
+
+    @property
+    def chi2_ndf(self) -> float:
+        """Reduced χ²: ``chi2 / ndf``."""
+        return self.chi2 / self.ndf
+
+    @property
+    def correlation(self) -> np.ndarray:
+        """Correlation matrix of the parameters (rows as ``labels``)."""
+        return self.covariance.correlation
+
+    @property
+    def sigma(self) -> dict[str, float]:
+        """Label → 1σ in parameter units."""
+        return dict(zip(self.labels, self.covariance.sigma.tolist(), strict=False))
+
+    def values(self) -> dict[str, np.ndarray]:
+        """Every parameter of the model (free and fixed) by name, as stored after the fit."""
+        if self.model is None:
+            raise ValueError("this result is not attached to a model")
+        return {name: np.asarray(p.value) for name, p in self.model.parameters.items()}
+
+    def derived(self, func: Callable[[Mapping[str, Any]], Any]) -> Derived:
+        """A derived quantity and its 1σ, propagating the full covariance (delta method).
+
+        Parameters
+        ----------
+        func : callable
+            ``func(values)`` with ``values`` a mapping name → backend array
+            (``"gal:Re"``; fixed parameters included as constants), written with
+            array-API operations so it can be differentiated; returns a scalar.
+
+        Examples
+        --------
+        >>> flux = result.derived(lambda v: 2 * math.pi * v["gal:sigma"] ** 2 * ...)  # doctest: +SKIP
+        """
+        return delta_method(func, self.values(), self.covariance, self.names)
+
+    def __str__(self) -> str:
+        lines = [f"{self.message} ({self.converged_by or 'not converged'}) after {self.iterations} iterations: "
+                 f"chi2 = {self.chi2:.6g}, chi2/ndf = {self.chi2_ndf:.6g} (ndf {self.ndf})"]
+        if self.at_limit:
+            lines.append(f"at a limit: {', '.join(self.at_limit)}")
+        if self.singular:
+            lines.append("singular Hessian: pseudo-inverse used")
+        return "\n".join(lines)
