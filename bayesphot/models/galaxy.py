@@ -18,7 +18,16 @@ from ..backend import Array
 from ..profiles import radial
 from ..render import elliptical_radius
 from .base import Model, ParameterSpec
-from .initialize import edge_level, half_light_radius, radial_median_profile, window_moments
+from .initialize import (
+    edge_level,
+    fit_moffat_profile,
+    fit_sersic_profile,
+    half_light_radius,
+    psf_hwhm,
+    radial_median_profile,
+    significant_bins,
+    window_moments,
+)
 from .registry import register
 
 GALAXY_SPECS = (
@@ -52,6 +61,12 @@ class GalaxyModel(Model):
 
     # -------------------------------------------------------- initialisation
     def initialize(self) -> None:
+        """Centre, q and PA from moments; profile parameters from the binned median profile.
+
+        Only parameters without a value are set (user values are kept and
+        used: a given centre or shape defines the annuli, a given index or
+        radius constrains the profile fit).
+        """
         window, mask, target = self.window, self.fit_mask, self.target
         background = edge_level(target.data[window.slices], mask)
         moments = window_moments(target, window, mask, background)
@@ -60,12 +75,34 @@ class GalaxyModel(Model):
         self._initial("q", moments.q)
         self._initial("PA", moments.pa)
         center = (float(self["x"].value), float(self["y"].value))
-        radii, sb = radial_median_profile(target, window, mask, center, float(self["q"].value),
-                                          float(self["PA"].value), background)
-        self.initialize_profile(radii, sb, moments.flux)
+        radii, sb, errors = radial_median_profile(target, window, mask, center, float(self["q"].value),
+                                                  float(self["PA"].value), background, return_errors=True)
+        rmin = 2.0 * psf_hwhm(target) if self.psf_convolve else 0.0
+        keep = significant_bins(radii, sb, errors, rmin=rmin)
+        if keep.sum() < 3:
+            keep = significant_bins(radii, sb, errors)
+        self.initialize_profile(radii, sb, moments.flux, errors=errors, keep=keep)
 
-    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float) -> None:
-        """Set the profile parameters from the median profile (flux/arcsec² vs arcsec)."""
+    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float, *,
+                           errors: np.ndarray | None = None, keep: np.ndarray | None = None) -> None:
+        """Set the profile parameters from the median profile (flux/arcsec² vs arcsec).
+
+        ``errors`` are the medians' standard errors and ``keep`` marks the bins
+        with significant signal (outside the PSF core) that a fit should use.
+        """
+
+    def _user_value(self, name: str) -> float | None:
+        value = self[name].value
+        return None if value is None else float(value)
+
+    def _fit_sersic(self, radii: np.ndarray, sb: np.ndarray, errors: np.ndarray | None, keep: np.ndarray | None,
+                    n: float | None, re_name: str = "Re") -> tuple[float, float, float] | None:
+        """Grid fit of a Sérsic to the kept bins (n fixed when given; Re fixed when set)."""
+        if errors is None or keep is None or keep.sum() < 2:
+            return None
+        re = self._user_value(re_name)
+        return fit_sersic_profile(radii[keep], sb[keep], errors[keep], n_grid=None if n is None else [n],
+                                  re_grid=None if re is None else [re])
 
     def _profile_scale(self, radii: np.ndarray, sb: np.ndarray) -> tuple[float, float]:
         """(half-light radius, surface brightness there), guarded against empty profiles."""
@@ -89,11 +126,15 @@ class SersicGalaxy(GalaxyModel):
     def profile(self, p: Mapping[str, Array], R: Array) -> Array:
         return radial.sersic(R, p["n"], p["Re"], p["Ie"])
 
-    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float) -> None:
-        re, ie = self._profile_scale(radii, sb)
-        self._initial("n", 2.0)
-        self._initial("Re", re)
-        self._initial("Ie", ie)
+    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float, *,
+                           errors: np.ndarray | None = None, keep: np.ndarray | None = None) -> None:
+        fit = self._fit_sersic(radii, sb, errors, keep, self._user_value("n"))
+        if fit is None:
+            re, ie = self._profile_scale(radii, sb)
+            fit = (2.0, re, ie)
+        self._initial("n", fit[0])
+        self._initial("Re", fit[1])
+        self._initial("Ie", fit[2])
 
 
 @register
@@ -110,8 +151,10 @@ class ExponentialGalaxy(GalaxyModel):
         xp = backend.namespace(R)
         return radial.sersic(R, xp.ones_like(p["Re"]), p["Re"], p["Ie"])
 
-    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float) -> None:
-        re, ie = self._profile_scale(radii, sb)
+    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float, *,
+                           errors: np.ndarray | None = None, keep: np.ndarray | None = None) -> None:
+        fit = self._fit_sersic(radii, sb, errors, keep, 1.0)
+        re, ie = (fit[1], fit[2]) if fit is not None else self._profile_scale(radii, sb)
         self._initial("Re", re)
         self._initial("Ie", ie)
 
@@ -129,9 +172,17 @@ class GaussianGalaxy(GalaxyModel):
     def profile(self, p: Mapping[str, Array], R: Array) -> Array:
         return radial.gaussian(R, p["sigma"], p["flux"], p["q"])
 
-    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float) -> None:
-        re, _ = self._profile_scale(radii, sb)
-        self._initial("sigma", re / math.sqrt(2.0 * math.log(2.0)))  # Gaussian: Re = σ √(2 ln 2)
+    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float, *,
+                           errors: np.ndarray | None = None, keep: np.ndarray | None = None) -> None:
+        # a Gaussian is a Sérsic with n = 1/2 and Re = σ √(2 ln 2)
+        factor = math.sqrt(2.0 * math.log(2.0))
+        sigma = self._user_value("sigma")
+        fit = None
+        if errors is not None and keep is not None and keep.sum() >= 2:
+            fit = fit_sersic_profile(radii[keep], sb[keep], errors[keep], n_grid=[0.5],
+                                     re_grid=None if sigma is None else [sigma * factor])
+        re = fit[1] if fit is not None else self._profile_scale(radii, sb)[0]
+        self._initial("sigma", re / factor)
         self._initial("flux", max(flux, 1e-12))
 
 
@@ -149,14 +200,22 @@ class MoffatGalaxy(GalaxyModel):
     def profile(self, p: Mapping[str, Array], R: Array) -> Array:
         return radial.moffat(R, p["n"], p["Rd"], p["I0"])
 
-    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float) -> None:
-        re, _ = self._profile_scale(radii, sb)
-        beta = 2.0
-        self._initial("n", beta)
-        # half-light radius of a Moffat: Rd sqrt(2^(1/(β-1)) - 1)
-        self._initial("Rd", re / math.sqrt(2.0 ** (1.0 / (beta - 1.0)) - 1.0))
-        peak = float(sb[0]) if sb.size and sb[0] > 0 else 1.0
-        self._initial("I0", peak)
+    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float, *,
+                           errors: np.ndarray | None = None, keep: np.ndarray | None = None) -> None:
+        beta, rd = self._user_value("n"), self._user_value("Rd")
+        fit = None
+        if errors is not None and keep is not None and keep.sum() >= 2:
+            fit = fit_moffat_profile(radii[keep], sb[keep], errors[keep], beta_grid=None if beta is None else [beta],
+                                     rd_grid=None if rd is None else [rd])
+        if fit is None:
+            re, _ = self._profile_scale(radii, sb)
+            beta = 2.0 if beta is None else beta
+            # half-light radius of a Moffat: Rd sqrt(2^(1/(β-1)) - 1)
+            fit = (beta, re / math.sqrt(2.0 ** (1.0 / (beta - 1.0)) - 1.0),
+                   float(sb[0]) if sb.size and sb[0] > 0 else 1.0)
+        self._initial("n", fit[0])
+        self._initial("Rd", fit[1])
+        self._initial("I0", fit[2])
 
 
 @register
@@ -185,11 +244,15 @@ class SplineGalaxy(GalaxyModel):
         knots = backend.current().asarray(self.knots)
         return radial.spline(R, knots, p["logI"])
 
-    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float) -> None:
+    def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float, *,
+                           errors: np.ndarray | None = None, keep: np.ndarray | None = None) -> None:
         if self.knots is None:
             s = self.target.pixelscale
-            rmax = max(float(radii[-1]) if radii.size else 10 * s, 2 * s)
-            self.knots = np.concatenate([[0.0], np.geomspace(s, rmax, 9)])
+            rmax = float(radii[-1]) if radii.size else 10 * s
+            if keep is not None and keep.any():
+                # out to 1.5 × the last significant bin: beyond it the profile is noise
+                rmax = min(rmax, 1.5 * float(radii[np.flatnonzero(keep)[-1]]))
+            self.knots = np.concatenate([[0.0], np.geomspace(s, max(rmax, 2 * s), 9)])
         positive = sb > 0
         if positive.sum() >= 2:
             log_sb = np.interp(self.knots, radii[positive], np.log10(sb[positive]))
