@@ -1,0 +1,5 @@
+"""Helpers around fitting: windows from segmentation maps (``bp.utils.initialize``)."""
+
+from . import initialize
+
+__all__ = ["initialize"]
