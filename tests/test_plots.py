@@ -225,9 +225,15 @@ def test_radial_median_profile_matches_numpy():
             assert np.all(np.abs(values[near] - yi) < 1e-6)
     from bayesphot.models.initialize import radial_median_profile
 
-    radii, medians = radial_median_profile(target, gal.window, gal.fit_mask, (11.2, 10.1), 0.7, 0.4)[:2]
+    radii, medians, errors = radial_median_profile(target, gal.window, gal.fit_mask, (11.2, 10.1), 0.7, 0.4,
+                                                   return_errors=True)
     np.testing.assert_allclose(x, radii)
     np.testing.assert_allclose(y, medians)
+    # error bars: the medians' standard errors
+    (bars,) = container.lines[2]
+    spans = np.array([seg[:, 1] for seg in bars.get_segments()])
+    np.testing.assert_allclose(spans[:, 1] - y, errors, rtol=1e-9)
+    np.testing.assert_allclose(y - spans[:, 0], errors, rtol=1e-9)
     assert ax.get_yscale() == "log"
 
 

@@ -88,7 +88,7 @@ def galaxy_light_profile(fig: Figure, ax: Axes, model: Model, radii: Any = None,
 
 
 def median_profile(model: Model, background: float = 0.0,
-                   nbins: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                   nbins: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Binned median surface brightness of the data around the model, and its uncertainty.
 
     Uses :func:`bayesphot.models.initialize.radial_median_profile` on the
@@ -99,16 +99,13 @@ def median_profile(model: Model, background: float = 0.0,
     -------
     radii, median, error
         Major-axis radii (arcsec), medians (flux/arcsec²) and the standard
-        error of each median (None where the profile function gives none).
+        error of each median.
     """
     target, window, mask = model.target, model.window, model.fit_mask
     xc, yc, q, pa = _geometry(model)
     args = (target, window, mask, (xc, yc), q, pa, background * target.pixel_area, nbins)
-    try:
-        radii, medians, errors = _median_profile(*args, return_errors=True)
-    except TypeError:  # a profile function without error estimates
-        (radii, medians), errors = _median_profile(*args), None
-    return np.asarray(radii), np.asarray(medians), None if errors is None else np.asarray(errors)
+    radii, medians, errors = _median_profile(*args, return_errors=True)
+    return np.asarray(radii), np.asarray(medians), np.asarray(errors)
 
 
 def radial_median_profile(fig: Figure, ax: Axes, model: Model, background: float = 0.0, nbins: int = 20,
@@ -145,12 +142,12 @@ def radial_median_profile(fig: Figure, ax: Axes, model: Model, background: float
     yerr = None
     if zeropoint is None:
         y = medians
-        if errors and err is not None:
+        if errors:
             # on a log axis: no bar below zero
             yerr = np.stack([np.minimum(err, np.where(medians > 0, medians * (1 - 1e-9), 0.0)), err])
     else:
         y = surface_brightness(medians, zeropoint)
-        if errors and err is not None:
+        if errors:
             faint, bright = surface_brightness(medians - err, zeropoint), surface_brightness(medians + err, zeropoint)
             yerr = np.stack([y - bright, np.where(np.isfinite(faint), faint - y, np.nan)])
     options: dict[str, Any] = {"linestyle": "none", "marker": "o", "markersize": 4, "color": "k",
