@@ -41,11 +41,12 @@ def test_parameter_names_follow_design(target: bp.TargetImage) -> None:
 
 
 def test_group_sums_children_within_union_of_windows(target: bp.TargetImage) -> None:
-    a = bp.Model("a", "gaussian galaxy model", window=[[2, 20], [3, 25]], x=5.0, y=7.0, q=0.7, PA=0.4,
+    pixels = bp.Window.from_any  # explicit pixel windows; raw lists without a target are arcsec
+    a = bp.Model("a", "gaussian galaxy model", window=pixels([[2, 20], [3, 25]]), x=5.0, y=7.0, q=0.7, PA=0.4,
                  sigma=1.2, flux=10.0, psf_convolve=False)
-    b = bp.Model("b", "gaussian galaxy model", window=[[15, 40], [10, 30]], x=13.0, y=10.0, q=0.5, PA=2.0,
+    b = bp.Model("b", "gaussian galaxy model", window=pixels([[15, 40], [10, 30]]), x=13.0, y=10.0, q=0.5, PA=2.0,
                  sigma=1.5, flux=5.0, psf_convolve=False)
-    sky = bp.Model("sky", "flat sky model", window=[[0, 48], [0, 40]], I=0.3)
+    sky = bp.Model("sky", "flat sky model", window=pixels([[0, 48], [0, 40]]), I=0.3)
     group = bp.Model("field", "group", models=[a, b, sky], target=target)
     assert group.window == bp.Window(0, 48, 0, 40)
     total = np.asarray(group.render())
@@ -58,6 +59,13 @@ def test_group_sums_children_within_union_of_windows(target: bp.TargetImage) -> 
     assert np.all(img_a[outside] == 0)
     # sky pixel = I × pixel area exactly
     np.testing.assert_allclose(np.asarray(sky.render()), 0.3 * 0.25, rtol=1e-14)
+
+
+def test_window_without_target_is_in_arcsec(target: bp.TargetImage) -> None:
+    # pixelscale 0.5: pixels 4..11 have outer edges at (4 - ½)·0.5 = 1.75 and (12 - ½)·0.5 = 5.75 arcsec
+    gal = bp.Model("g", "sersic galaxy model", window=[[1.75, 5.75], [0.75, 2.75]])
+    bp.Model("field", "group", models=[gal], target=target)
+    assert gal.window == bp.Window(4, 12, 2, 6)
 
 
 def test_nested_group_addressing(target: bp.TargetImage) -> None:

@@ -26,7 +26,7 @@ def _build(target: bp.TargetImage) -> bp.Model:
     mask = np.zeros((24, 20), dtype=bool)
     mask[3:6, 10:12] = True
     gal = bp.Model(
-        "gal", "sersic galaxy model", window=[[10, 30], [8, 32]], mask=mask,
+        "gal", "sersic galaxy model", window=bp.Window.from_any([[10, 30], [8, 32]]), mask=mask,
         priors={"n": bp.priors.Uniform(0.3, 8.0), "PA": bp.priors.VonMises(0.3, 2.0)},
         x=10.1, y=9.8, q=0.62, PA=0.3272, n={"value": 1.7, "limits": [0.5, 6.0]}, Re=3.2, Ie=4.5,
     )
@@ -37,9 +37,9 @@ def _build(target: bp.TargetImage) -> bp.Model:
                     psf_convolve=False)
     spline = bp.Model("halo", "spline galaxy model", knots=[0.0, 1.0, 3.0, 8.0], x=11.0, y=10.0, q=0.9, PA=0.0,
                       logI=[0.5, 0.2, -0.4, -1.5])
-    inner = bp.Model("core", "group", models=[gal, disk, spline], window=[[4, 40], [2, 38]])
+    inner = bp.Model("core", "group", models=[gal, disk, spline], window=bp.Window.from_any([[4, 40], [2, 38]]))
     sky = bp.Model("sky", "plane sky model", I=0.2, dIdx=0.01, dIdy=-0.02)
-    star = bp.Model("star", "point source", window=[[30, 40], [25, 35]], x=17.3, y=15.1, flux=30.0)
+    star = bp.Model("star", "point source", window=bp.Window.from_any([[30, 40], [25, 35]]), x=17.3, y=15.1, flux=30.0)
     return bp.Model("field", "group", models=[inner, sky, star], target=target)
 
 

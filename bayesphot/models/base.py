@@ -65,6 +65,9 @@ class Model:
         The image the model describes (inherited from a group when omitted).
     window : ``[[xmin, xmax], [ymin, ymax]]`` or Window, optional
         Pixels where the model is rendered and fitted (default: whole image).
+        A list given while no target is known is read in arcsec (outer pixel
+        edges) and converted to pixels when the model gets its target; a
+        :class:`~bayesphot.image.Window` is always in pixels.
     mask : 2-D bool array, optional
         Window-shaped mask (True = ignore) added to the target's mask.
     psf_convolve : bool, optional
@@ -108,7 +111,12 @@ class Model:
         self.psf_convolve = self.default_psf_convolve if psf_convolve is None else bool(psf_convolve)
         self.quadrature = quadrature
         self._target: TargetImage | None = None
-        self._window_spec = None if window is None else Window.from_any(window)
+        self._window_spec: Window | None = None
+        self._window_arcsec: np.ndarray | None = None
+        if isinstance(window, Window) or (window is not None and target is not None):
+            self._window_spec = Window.from_any(window)
+        elif window is not None:
+            self._window_arcsec = np.asarray(window, dtype=np.float64).reshape(2, 2)
         self._mask_spec = None if mask is None else np.asarray(mask, dtype=bool)
         self._own_parameters: dict[str, Parameter] = {spec.name: spec.build() for spec in self.parameter_specs}
         self._set_values(values)
@@ -166,6 +174,9 @@ class Model:
         if not isinstance(target, TargetImage):
             raise ModelError(f"target must be a TargetImage, got {type(target).__name__}")
         self._target = target
+        if self._window_arcsec is not None:
+            self._window_spec = Window.from_arcsec(self._window_arcsec.tolist(), target.pixelscale)
+            self._window_arcsec = None
         if self._window_spec is not None:
             self._window_spec.check_inside(target.shape)
         if self._mask_spec is not None and self._mask_spec.shape != self.window.shape:

@@ -117,7 +117,8 @@ class SersicGalaxy(GalaxyModel):
     """Sérsic profile: I(R) = Ie exp(−b_n [(R/Re)^(1/n) − 1]) with exact b_n."""
 
     model_type = "sersic galaxy model"
-    parameter_specs = GALAXY_SPECS + (
+    parameter_specs = (
+        *GALAXY_SPECS,
         ParameterSpec("n", "", (0.36, 10.0), description="Sérsic index"),
         ParameterSpec("Re", "arcsec", POSITIVE, description="half-light semi-major axis"),
         ParameterSpec("Ie", "flux/arcsec^2", POSITIVE, description="surface brightness at Re"),
@@ -142,7 +143,8 @@ class ExponentialGalaxy(GalaxyModel):
     """Exponential disk: a Sérsic with n = 1 (Re = 1.678 × scale length)."""
 
     model_type = "exponential galaxy model"
-    parameter_specs = GALAXY_SPECS + (
+    parameter_specs = (
+        *GALAXY_SPECS,
         ParameterSpec("Re", "arcsec", POSITIVE, description="half-light semi-major axis"),
         ParameterSpec("Ie", "flux/arcsec^2", POSITIVE, description="surface brightness at Re"),
     )
@@ -164,7 +166,8 @@ class GaussianGalaxy(GalaxyModel):
     """Elliptical Gaussian with total ``flux`` and major-axis ``sigma``."""
 
     model_type = "gaussian galaxy model"
-    parameter_specs = GALAXY_SPECS + (
+    parameter_specs = (
+        *GALAXY_SPECS,
         ParameterSpec("sigma", "arcsec", POSITIVE, description="major-axis standard deviation"),
         ParameterSpec("flux", "flux", POSITIVE, description="total flux"),
     )
@@ -191,7 +194,8 @@ class MoffatGalaxy(GalaxyModel):
     """Moffat profile I0 (1 + (R/Rd)²)^(−n), n being β."""
 
     model_type = "moffat galaxy model"
-    parameter_specs = GALAXY_SPECS + (
+    parameter_specs = (
+        *GALAXY_SPECS,
         ParameterSpec("n", "", (0.5, 20.0), description="Moffat β"),
         ParameterSpec("Rd", "arcsec", POSITIVE, description="core radius"),
         ParameterSpec("I0", "flux/arcsec^2", POSITIVE, description="central surface brightness"),
@@ -228,7 +232,8 @@ class SplineGalaxy(GalaxyModel):
     """
 
     model_type = "spline galaxy model"
-    parameter_specs = GALAXY_SPECS + (
+    parameter_specs = (
+        *GALAXY_SPECS,
         ParameterSpec("logI", "log10(flux/arcsec^2)", description="log10 brightness at the knots"),
     )
 

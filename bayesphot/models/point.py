@@ -25,7 +25,7 @@ class PointSource(Model):
     """
 
     model_type = "point source"
-    parameter_specs = GALAXY_SPECS[:2] + (ParameterSpec("flux", "flux", (0.0, None), description="total flux"),)
+    parameter_specs = (*GALAXY_SPECS[:2], ParameterSpec("flux", "flux", (0.0, None), description="total flux"))
 
     def sample_image(self, values: Mapping[str, Array] | None = None) -> Array:
         p = self.parameter_arrays(values)

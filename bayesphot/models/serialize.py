@@ -8,6 +8,7 @@ The file is plain YAML, readable without bayesphot::
       name: field
       type: group
       window: [[xmin, xmax], [ymin, ymax]]   # pixels, half-open; null = whole target
+      window_arcsec: null                    # a window given in arcsec before any target
       psf_convolve: true
       mask: null                             # or window-shaped rows of 0/1
       extra: {}                              # type-specific (spline "knots", arcsec)
@@ -30,6 +31,7 @@ import yaml
 
 from ..errors import ModelError
 from ..image.target import TargetImage
+from ..image.window import Window
 from .base import Model
 
 FORMAT = "bayesphot-model"
@@ -44,6 +46,7 @@ def model_to_dict(model: Model) -> dict[str, Any]:
         "name": model.name,
         "type": model.model_type,
         "window": None if model._window_spec is None else model._window_spec.as_list(),
+        "window_arcsec": None if model._window_arcsec is None else model._window_arcsec.tolist(),
         "psf_convolve": model.psf_convolve,
         "mask": None if model._mask_spec is None else model._mask_spec.astype(int).tolist(),
         "extra": model.extra_state(),
@@ -57,8 +60,9 @@ def model_to_dict(model: Model) -> dict[str, Any]:
 
 def model_from_dict(state: dict[str, Any], target: TargetImage | None = None) -> Model:
     """Inverse of :func:`model_to_dict`."""
+    window = state.get("window")
     kwargs: dict[str, Any] = {
-        "window": state.get("window"),
+        "window": Window.from_any(window) if window is not None else state.get("window_arcsec"),
         "psf_convolve": state.get("psf_convolve"),
         "mask": None if state.get("mask") is None else np.asarray(state["mask"], dtype=bool),
     }

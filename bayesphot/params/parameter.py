@@ -216,6 +216,8 @@ class Parameter:
         from ..priors import prior_from_dict
 
         lower, upper = state.get("limits", self.limits)
+        if lower is not None and upper is not None and not lower < upper:
+            raise ParameterError(f"{self.name}: lower limit {lower} is not below upper limit {upper}")
         self.limits = (lower, upper)
         self.cyclic = bool(state.get("cyclic", self.cyclic))
         self.fixed = bool(state.get("fixed", self.fixed))
