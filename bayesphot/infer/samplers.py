@@ -1,0 +1,304 @@
+"""``bp.infer.NUTS`` and ``bp.infer.HMC``: MAP-initialised samplers on numpyro or pyro.
+
+Both sample the flat unconstrained vector of :class:`~bayesphot.program.FreeParameters`
+with potential ``−Program.log_density`` (priors and log-Jacobian included; the
+same density as the PPL program :meth:`~bayesphot.program.Program.ppl_model`).
+They start at the MAP (fitting first when the model has not been fitted), use
+the Laplace covariance there as a dense inverse mass matrix, and by default
+keep it fixed, so that warm-up only tunes the step size.
+
+Examples
+--------
+>>> post = bp.infer.NUTS(group, chains=4, warmup=500, draws=1000).run()
+>>> post.summary()
+>>> print(group["gal:PA"])     # posterior mean ± sd
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import FitError
+from ..models.base import Model
+from ..priors.defaults import default_priors
+from ..priors.distributions import Prior
+from ..program import Program
+from .posterior import Posterior, circular_mean, diagnose, from_dict_compat, unwrap_about
+from .start import Start, prepare, start_points
+
+BACKENDS = ("numpyro", "pyro")
+
+
+class _Sampler:
+    kernel = "nuts"
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        backend: str = "numpyro",
+        chains: int = 4,
+        warmup: int = 500,
+        draws: int = 1000,
+        seed: int = 0,
+        device: str | None = None,
+        dense_mass: bool = True,
+        adapt_mass_matrix: bool = False,
+        likelihood: str = "gaussian",
+        priors: str | Mapping[str, Prior] | None = "default",
+        fit: str | bool = "auto",
+        target_accept: float = 0.8,
+        max_tree_depth: int = 10,
+        trajectory_length: float | None = None,
+        num_steps: int | None = None,
+        init_scatter: float = 0.5,
+        progress: bool = True,
+        min_ess: float | None = None,
+        pointwise_limit: int = 10_000_000,
+        write_back: bool = True,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise FitError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if chains < 1 or draws < 1 or warmup < 0:
+            raise FitError(f"need chains ≥ 1, draws ≥ 1, warmup ≥ 0 (got {chains}, {draws}, {warmup})")
+        if device not in (None, "auto", "cpu") and not str(device).startswith("cuda"):
+            raise FitError(f"device must be 'cpu', 'cuda' or None (auto), got {device!r}")
+        self.model = model
+        self.backend = backend
+        self.chains = int(chains)
+        self.warmup = int(warmup)
+        self.draws = int(draws)
+        self.seed = int(seed)
+        self.device = None if device in (None, "auto") else str(device)
+        self.dense_mass = bool(dense_mass)
+        self.adapt_mass_matrix = bool(adapt_mass_matrix)
+        self.likelihood = likelihood
+        self.priors_option = priors
+        self.fit = fit
+        self.target_accept = float(target_accept)
+        self.max_tree_depth = int(max_tree_depth)
+        self.trajectory_length = trajectory_length
+        self.num_steps = num_steps
+        self.init_scatter = float(init_scatter)
+        self.progress = bool(progress)
+        self.min_ess = min_ess
+        self.pointwise_limit = int(pointwise_limit)
+        self.write_back = bool(write_back)
+        self.start: Start | None = None
+        self.program: Program | None = None
+
+    # -------------------------------------------------------------- pieces
+    def _priors(self) -> dict[str, Prior]:
+        option = self.priors_option
+        if option is None or option == "none":
+            return {}
+        if option == "default":
+            return default_priors(self.model)
+        if isinstance(option, Mapping):
+            return dict(option)
+        raise FitError(f"priors must be 'default', None or a mapping, got {option!r}")
+
+    def _run_backend(self, program: Program, init: np.ndarray, matrix: np.ndarray | None) -> tuple[Any, Any]:
+        if self.backend == "numpyro":
+            from . import _numpyro as runner
+        else:
+            from . import _pyro as runner
+        return runner.run(
+            program.log_density, init, matrix,
+            kernel=self.kernel, dense_mass=self.dense_mass, adapt_mass_matrix=self.adapt_mass_matrix,
+            warmup=self.warmup, draws=self.draws, seed=self.seed, device=self.device, progress=self.progress,
+            target_accept=self.target_accept, max_tree_depth=self.max_tree_depth,
+            trajectory_length=self.trajectory_length, num_steps=self.num_steps,
+        )
+
+    # ----------------------------------------------------------------- run
+    def run(self, mass_matrix: str = "laplace") -> Posterior:
+        """Fit if needed, sample, build the Posterior, diagnose, write mean ± sd into the model.
+
+        Parameters
+        ----------
+        mass_matrix : {"laplace", "identity"}
+            "laplace" (default): the inverse Hessian of the potential at the
+            MAP; "identity": start from the identity (then usually with
+            ``adapt_mass_matrix=True``: numpyro's / pyro's own adaptation).
+        """
+        model = self.model
+        t0 = time.perf_counter()
+        # the MAP and the Laplace matrix are found with the priors used for sampling
+        program = Program(model, self.likelihood, priors=self._priors())
+        self.program = program
+        start = prepare(model, program, self.fit)
+        self.start = start
+        t_map = time.perf_counter() - t0
+        matrix: np.ndarray | None = start.inverse_mass_matrix
+        if mass_matrix == "identity":
+            matrix = None
+        elif mass_matrix != "laplace":
+            raise FitError(f"mass_matrix must be 'laplace' or 'identity', got {mass_matrix!r}")
+        scatter_start = Start(start.u, start.inverse_mass_matrix, start.source)
+        init = start_points(scatter_start, self.chains, self.init_scatter, self.seed)
+        t1 = time.perf_counter()
+        samples, stats = self._run_backend(program, init, matrix)
+        t_sample = time.perf_counter() - t1
+        if not np.all(np.isfinite(samples)):
+            raise FitError("the sampler returned non-finite values")
+        post = self._posterior(program, samples, stats, {
+            "map_seconds": t_map, "sampling_seconds": t_sample, "start": start.source,
+            "mass_matrix": mass_matrix + ("+adapted" if self.adapt_mass_matrix else ""),
+        })
+        post.issues = diagnose(post, self.min_ess, self.max_tree_depth)
+        if self.write_back:
+            write_back(model, program, post)
+        return post
+
+    def _posterior(self, program: Program, samples: np.ndarray, stats: dict[str, np.ndarray],
+                   info: dict[str, Any]) -> Posterior:
+        chains, draws, k = samples.shape
+        free = program.free
+        posterior: dict[str, np.ndarray] = {}
+        cyclic: dict[str, list[float]] = {}
+        for (name, param), a, b, shape in zip(free.entries, free.offsets[:-1], free.offsets[1:], free.shapes,
+                                              strict=True):
+            values = np.asarray(param.transform.forward(samples[..., int(a):int(b)]), dtype=np.float64)
+            values = values.reshape((chains, draws, *tuple(shape)))
+            if param.cyclic:
+                lower, upper = param.limits
+                period = upper - lower
+                center = circular_mean(values.reshape((chains * draws, *tuple(shape))), lower, period, axis=0)
+                values = unwrap_about(values, center, period)
+                cyclic[name] = [lower, period]
+            posterior[name] = values
+        flat = samples.reshape(chains * draws, k)
+        derived, loglik = self._per_draw(program, flat, np.asarray(stats["lp"]).reshape(-1))
+        for key, value in derived.items():
+            posterior[key] = value.reshape((chains, draws, *value.shape[1:]))
+        dims: dict[str, list[str]] = {}
+        observed = program.data.ravel()[program.pixel_index]
+        groups: dict[str, dict[str, np.ndarray]] = {
+            "posterior": posterior,
+            "sample_stats": stats,
+            "observed_data": {"obs": observed},
+        }
+        if loglik.ndim == 2:
+            groups["log_likelihood"] = {"obs": loglik.reshape(chains, draws, -1)}
+            dims["obs"] = ["pixel"]
+        else:
+            groups["log_likelihood"] = {"obs_total": loglik.reshape(chains, draws)}
+            dims["obs"] = ["pixel"]
+        priors = {name: (None if p is None else p.to_dict()) for name, p in program.priors.items()}
+        attrs = {
+            "sampler": self.kernel.upper(), "backend": self.backend, "chains": chains, "warmup": self.warmup,
+            "draws": draws, "seed": self.seed, "likelihood": program.likelihood, "model": self.model.name,
+            "dense_mass": int(self.dense_mass), "adapt_mass_matrix": int(self.adapt_mass_matrix),
+            "max_tree_depth": self.max_tree_depth, "parameters": json.dumps(free.names),
+            "priors": json.dumps(priors), "cyclic": json.dumps(cyclic),
+            "map_u": json.dumps(self.start.u.tolist() if self.start else []),
+            "inference_library": self.backend,
+        }
+        attrs.update({key: (json.dumps(v) if isinstance(v, (list, dict)) else v) for key, v in info.items()})
+        idata = from_dict_compat(groups, dims, attrs)
+        return Posterior(idata=idata, names=list(free.names))
+
+    def _per_draw(self, program: Program, flat: np.ndarray,
+                  lp: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Derived quantities and the log-likelihood of every draw (JAX, vectorised, batched).
+
+        Per pixel when draws × pixels ≤ ``pointwise_limit`` (a render per draw);
+        otherwise the total, without rendering: log L = lp − log prior − log-Jacobian.
+        """
+        import jax
+
+        n = flat.shape[0]
+        pointwise = n * program.n_pixels <= self.pointwise_limit
+        with backend.using("jax", device=self.device):
+            derived_fn = jax.jit(jax.vmap(program.derived))
+            rest_fn = jax.jit(jax.vmap(lambda u: program.log_prior(u) + program.free.log_abs_det_jacobian(u)))
+            ll_fn = jax.jit(jax.vmap(program.pointwise_log_likelihood)) if pointwise else None
+            batch = max(1, min(n, 2_000_000 // max(program.n_pixels, 1)))
+            derived_parts, ll_parts = [], []
+            for i in range(0, n, batch):
+                chunk = flat[i:i + batch]
+                derived_parts.append({k: np.asarray(v) for k, v in derived_fn(chunk).items()})
+                if pointwise:
+                    ll_parts.append(np.asarray(ll_fn(chunk)))
+                else:
+                    ll_parts.append(lp[i:i + batch] - np.asarray(rest_fn(chunk)))
+        derived = {k: np.concatenate([p[k] for p in derived_parts]) for k in derived_parts[0]}
+        return derived, np.concatenate(ll_parts)
+
+
+def write_back(model: Model, program: Program, post: Posterior) -> None:
+    """Store posterior mean ± sd (circular mean for cyclic parameters) in the model's parameters."""
+    for name, param in program.free.entries:
+        mean = post.mean(name)
+        param.value = np.reshape(mean, param.shape)
+        param.uncertainty = np.reshape(post.sd(name), param.shape)
+
+
+class NUTS(_Sampler):
+    """The No-U-Turn sampler (Hoffman & Gelman 2014), MAP-initialised with a Laplace mass matrix.
+
+    Parameters
+    ----------
+    model : Model
+        Component or group model with a target; parameters set (``initialize()``).
+    backend : {"numpyro", "pyro"}
+        numpyro (JAX, JIT-compiled; default) or pyro (torch).
+    chains, warmup, draws : int
+        Chains run in parallel where the backend allows (numpyro: "parallel"
+        over several devices, else "vectorized"); pyro runs them in turn.
+    seed : int
+    device : {"cpu", "cuda", None}
+        None picks the backend's default (CUDA when present).
+    dense_mass : bool
+        Dense inverse mass matrix (the Laplace covariance); False keeps its diagonal.
+    adapt_mass_matrix : bool
+        Let warm-up re-estimate the mass matrix (default False: only the
+        step size is tuned, the Laplace matrix is kept).
+    likelihood : {"gaussian", "poisson"}
+    priors : "default", None or mapping
+        "default": parameters without a prior get the default of
+        :mod:`bayesphot.priors.defaults`; None: flat within the limits;
+        a mapping ``{"child:param": Prior}`` overrides.
+    fit : "auto", True or False
+        Run the MAP fit first ("auto": unless the model was fitted already).
+    target_accept, max_tree_depth : float, int
+    init_scatter : float
+        Chains start at the MAP plus this fraction of a Laplace draw (0: all at the MAP).
+    progress : bool
+        Progress bars.
+    min_ess : float, optional
+        Bulk-ESS threshold of the diagnostics (default 100 per chain).
+    pointwise_limit : int
+        Store the per-pixel log-likelihood when draws × pixels ≤ this.
+    write_back : bool
+        Write posterior mean ± sd into the model's parameters (default True).
+    """
+
+    kernel = "nuts"
+
+
+class HMC(_Sampler):
+    """Static Hamiltonian Monte Carlo, MAP-initialised with a Laplace mass matrix.
+
+    Takes the parameters of :class:`NUTS` plus ``trajectory_length`` (default
+    π/2: a quarter period of the whitened Gaussian, where draws decorrelate)
+    or ``num_steps``.
+    """
+
+    kernel = "hmc"
+
+    def __init__(self, model: Model, **kwargs: Any) -> None:
+        if kwargs.get("trajectory_length") is None and kwargs.get("num_steps") is None:
+            kwargs["trajectory_length"] = 0.5 * math.pi
+        super().__init__(model, **kwargs)
+
+
+__all__ = ["HMC", "NUTS", "write_back"]
