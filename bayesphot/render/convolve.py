@@ -79,7 +79,7 @@ def bin_pixels(image: Array, factor: int) -> Array:
 def embed(image: Array, top: int, bottom: int, left: int, right: int) -> Array:
     """Zero-pad ``image`` by static amounts on each side (no in-place writes)."""
     xp = namespace(image)
-    h, w = image.shape
+    h = image.shape[0]
     dev = device_of(image)
     if left or right:
         parts = [xp.zeros((h, left), dtype=image.dtype, device=dev), image,

@@ -24,14 +24,24 @@ class QuadratureConfig:
     each, on both sides of the centre.  Such hp-graded rules integrate the
     point singularity of r^α-type profiles with exponential convergence
     (Schwab 1998, *p- and hp-Finite Element Methods*, ch. 4).
+
+    Defaults, measured against GalSim ``real_space`` (tight tolerances) for
+    Sérsic 0.5 ≤ n ≤ 6, q ∈ {1, 0.3}, 0.7 ≤ Re ≤ 8 px, centres on pixel
+    centres, corners and in between: max error ≤ ~1e-5 of the peak pixel
+    (budget 1e-4).  ``levels=8, order=7`` cut the cusp error of n = 6,
+    q = 0.3 twentyfold over ``levels=10, order=5`` at about the same cost;
+    ``mid_block=25`` keeps elongated low-n profiles (q ≥ 0.2, minor axis
+    narrower than 2 px) inside the Gauss–Legendre tier where the one-point
+    base rule would alias them.  Below q ≈ 0.2 with a sub-pixel minor axis
+    the budget needs a finer configuration.
     """
 
     base_order: int = 0
     block: int = 3
-    levels: int = 10
-    order: int = 5
+    levels: int = 8
+    order: int = 7
     ratio: float = 0.25
-    mid_block: int = 15
+    mid_block: int = 25
     mid_order: int = 6
 
 
