@@ -90,7 +90,7 @@ def find_map(model: Model, program: Program, fit: str | bool = "auto") -> tuple[
     except ImportError:
         LM = None
     if LM is not None:
-        result = LM(model).fit()
+        result = LM(model, likelihood=program.likelihood).fit()
         u = np.asarray(getattr(result, "u", program.free.unconstrained()), dtype=np.float64)
         cov = getattr(result, "covariance_unconstrained", None)
         return u, None if cov is None else np.asarray(cov, dtype=np.float64), str(getattr(result, "message", ""))

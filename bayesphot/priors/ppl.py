@@ -14,8 +14,9 @@ TruncatedNormal    ``TruncatedNormal(loc, scale, low, high)`` (numpyro);
                    an inverse-CDF truncated normal (pyro has none built in)
 LogNormal          ``LogNormal(loc, scale)``
 HalfNormal         ``HalfNormal(scale)``
-VonMises           ``VonMises(2π loc / P, κ)`` on the angle 2π x / P, mapped to
-                   x by ``AffineTransform(0, P / 2π)`` (period P, π for PA)
+VonMises           ``VonMises(2π loc / P, κ)`` on the angle θ = 2π x / P, as a
+                   periodic density in x (period P, π for PA): log p(x) =
+                   log VonMises(θ) + log(2π / P); samples in [0, P)
 =================  ===========================================================
 """
 
@@ -112,6 +113,48 @@ def _pyro_truncated_normal(loc: float, scale: float, low: float | None, high: fl
     return _TruncatedNormal()
 
 
+def _periodic_von_mises(name: str, prior: VonMises) -> Any:
+    """The PPL's von Mises on the angle θ = 2π x / P, seen as a density in x of period P.
+
+    log p(x) = log VonMises(θ(x) wrapped to [−π, π) | 2π loc / P, κ) + log(2π / P);
+    the support is the real line (the density is periodic) and samples lie in [0, P).
+    """
+    scale = 2.0 * math.pi / prior.period
+
+    def wrap(theta: Any) -> Any:
+        return theta - 2.0 * math.pi * ((theta + math.pi) // (2.0 * math.pi))
+
+    if name == "numpyro":
+        import jax.numpy as jnp
+        import numpyro.distributions as dist
+
+        class PeriodicVonMises(dist.VonMises):
+            support = dist.constraints.real
+
+            def log_prob(self, value: Any) -> Any:
+                return super().log_prob(wrap(scale * value)) + math.log(scale)
+
+            def sample(self, key: Any, sample_shape: tuple[int, ...] = ()) -> Any:
+                theta = super().sample(key, sample_shape)
+                return jnp.mod(theta / scale, prior.period)
+
+        return PeriodicVonMises(_const(name, prior.loc * scale), _const(name, max(prior.concentration, 1e-12)))
+
+    import pyro.distributions as dist
+    import torch
+
+    class PyroPeriodicVonMises(dist.VonMises):
+        support = dist.constraints.real
+
+        def log_prob(self, value: Any) -> Any:
+            return super().log_prob(wrap(scale * value)) + math.log(scale)
+
+        def sample(self, sample_shape: Any = torch.Size()) -> Any:  # noqa: B008
+            return torch.remainder(super().sample(sample_shape) / scale, prior.period)
+
+    return PyroPeriodicVonMises(_const(name, prior.loc * scale), _const(name, max(prior.concentration, 1e-12)))
+
+
 def to_ppl(prior: Prior, ppl: str | Any = "numpyro") -> Any:
     """The numpyro or pyro distribution equal to ``prior``.
 
@@ -145,13 +188,7 @@ def to_ppl(prior: Prior, ppl: str | Any = "numpyro") -> Any:
     if isinstance(prior, HalfNormal):
         return dist.HalfNormal(c(prior.scale))
     if isinstance(prior, VonMises):
-        factor = prior.period / (2.0 * math.pi)
-        base = dist.VonMises(c(prior.loc / factor), c(prior.concentration))
-        if name == "numpyro":
-            from numpyro.distributions.transforms import AffineTransform
-        else:
-            from pyro.distributions.transforms import AffineTransform
-        return dist.TransformedDistribution(base, [AffineTransform(c(0.0), c(factor))])
+        return _periodic_von_mises(name, prior)
     raise ParameterError(f"no {name} distribution for prior {type(prior).__name__}")
 
 
