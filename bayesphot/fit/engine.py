@@ -22,18 +22,30 @@ image with respect to the model's free parameters in the unconstrained space
 Compiled functions are cached per model object (weakly), keyed by everything
 that is baked into the compiled graph (backend, window, PSF use, quadrature,
 which parameters are free and their transforms).
+
+Galaxy models (whose image depends on the window only through the pixel
+grid, and whose centre is ``x``, ``y``) share compiled functions: each is
+rendered on a *canonical* square window at the origin, of a side rounded up
+to one of a few sizes (:func:`canonical_side`), with its centre shifted by the
+window's offset, and the result is cropped to the window in numpy.  A crowded
+field of many galaxies then compiles a handful of functions instead of one
+per galaxy (compilation dominates the cost of small fits on JAX).
 """
 
 from __future__ import annotations
 
+import copy
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .. import backend
+from ..image.window import Window
 from ..models.base import Model
+from ..models.galaxy import GalaxyModel
 from ..models.group import GroupModel
 from ..program import FreeParameters
 
@@ -43,20 +55,42 @@ BYTES_PER_PIXEL_COLUMN = 8 * 40
 DEFAULT_MAX_MEMORY = 2 * 1024**3
 
 _CACHE: weakref.WeakKeyDictionary[Model, dict[Any, Any]] = weakref.WeakKeyDictionary()
+_SHARED: OrderedDict[Any, Any] = OrderedDict()
+_SHARED_MAX = 64
+_SIDES = (8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256)
+
+
+def canonical_side(rows: int, cols: int) -> int:
+    """Side (pixels) of the shared square window a ``rows × cols`` galaxy window is rendered on."""
+    n = max(rows, cols)
+    for side in _SIDES:
+        if side >= n:
+            return side
+    return 64 * -(-n // 64)
+
+
+def shareable(model: Model) -> bool:
+    """Whether a model's compiled functions can be shared between windows (translation covariant)."""
+    return isinstance(model, GalaxyModel) and not model.extra_state() and "x" in model.parameters \
+        and "y" in model.parameters
 
 
 def _free_entries(model: Model) -> list[tuple[str, Any]]:
     return [(name, p) for name, p in model.parameters.items() if not p.fixed]
 
 
-def _structure_key(model: Model) -> tuple:
+def _structure_key(model: Model, shared: bool) -> tuple:
     be = backend.current()
     params = tuple(
         (name, p.shape, p.fixed, p.limits, p.cyclic) for name, p in model.parameters.items()
     )
+    target = model.target
+    if shared:
+        rows, cols = model.window.shape
+        return (type(model), be.name, be.device, be.dtype, canonical_side(rows, cols), model.psf_convolve,
+                model.quadrature, target.pixelscale, id(target.psf) if model.psf_convolve else None, params)
     extra = repr(sorted((k, np.asarray(v).tobytes() if isinstance(v, np.ndarray) else repr(v))
                         for k, v in model.extra_state().items()))
-    target = model.target
     return (be.name, be.device, be.dtype, tuple(map(tuple, model.window.as_list())), model.psf_convolve,
             model.quadrature, id(target), id(target.psf), params, extra)
 
@@ -72,11 +106,18 @@ class LeafEngine:
         Bytes the forward-mode Jacobian may use before it is chunked by columns.
     chunk_size : int, optional
         Force this many Jacobian columns per pass (testing, memory control).
+    share : bool
+        Share compiled functions between galaxy models of similar window size
+        (see the module docstring); False compiles for this model's own window.
     """
 
-    def __init__(self, model: Model, max_memory: int = DEFAULT_MAX_MEMORY, chunk_size: int | None = None) -> None:
+    def __init__(self, model: Model, max_memory: int = DEFAULT_MAX_MEMORY, chunk_size: int | None = None,
+                 share: bool = True) -> None:
         self.model = model
         self.window = model.window
+        self.shared = bool(share) and shareable(model)
+        rows, cols = self.window.shape
+        self.render_shape = (canonical_side(rows, cols),) * 2 if self.shared else (rows, cols)
         entries = _free_entries(model)
         self.free = FreeParameters(model) if entries else None
         self.size = 0 if self.free is None else self.free.size
@@ -86,15 +127,25 @@ class LeafEngine:
             per_column = max(npix * BYTES_PER_PIXEL_COLUMN, 1)
             chunk_size = max(1, int(max_memory // per_column))
         self.chunk_size = int(min(max(chunk_size, 1), max(self.size, 1)))
-        key = (_structure_key(model), self.chunk_size)
-        store = _CACHE.setdefault(model, {})
-        if key not in store:
-            store.clear()  # the model changed structure: older compilations are stale
-            store[key] = self._compile()
-        self._value_fn, self._jac_fn = store[key]
+        key = (_structure_key(model, self.shared), self.chunk_size)
+        if self.shared:
+            if key not in _SHARED:
+                _SHARED[key] = self._compile()
+                while len(_SHARED) > _SHARED_MAX:
+                    _SHARED.popitem(last=False)
+            _SHARED.move_to_end(key)
+            self._value_fn, self._jac_fn = _SHARED[key]
+        else:
+            store = _CACHE.setdefault(model, {})
+            if key not in store:
+                store.clear()  # the model changed structure: older compilations are stale
+                store[key] = self._compile()
+            self._value_fn, self._jac_fn = store[key]
+        s = model.target.pixelscale
+        self._shift = np.array([self.window.xmin * s, self.window.ymin * s]) if self.shared else np.zeros(2)
 
     def _render_pixels(self) -> int:
-        rows, cols = self.window.shape
+        rows, cols = self.render_shape
         psf = self.model.target.psf if self.model.psf_convolve else None
         if psf is None:
             return rows * cols
@@ -104,12 +155,22 @@ class LeafEngine:
 
     def _compile(self) -> tuple[Callable, Callable | None]:
         be = backend.current()
-        model, free = self.model, self.free
+        model, free, shared = self.model, self.free, self.shared
+        if shared:
+            # a copy of the model on a square window at the origin; every parameter is
+            # passed in, so the stored values of the model it was copied from are never read
+            model = copy.copy(model)
+            side = self.render_shape[0]
+            model._window_spec = Window(0, side, 0, side)
+            model._mask_spec = None
 
-        def image(u: Any, fixed: dict[str, Any]) -> Any:
+        def image(u: Any, fixed: dict[str, Any], shift: Any) -> Any:
             values = dict(fixed)
             if free is not None:
                 values.update(free.values(u))
+            if shared:
+                values["x"] = values["x"] - shift[0]
+                values["y"] = values["y"] - shift[1]
             return model.sample_image(values)
 
         value_fn = be.jit(image)
@@ -119,8 +180,8 @@ class LeafEngine:
             jac = be.jacfwd(image)
             return value_fn, be.jit(jac)
 
-        def directional(c: Any, u: Any, basis: Any, fixed: dict[str, Any]) -> Any:
-            return image(u + basis @ c, fixed)
+        def directional(c: Any, u: Any, basis: Any, fixed: dict[str, Any], shift: Any) -> Any:
+            return image(u + basis @ c, fixed, shift)
 
         jac_c = be.jacfwd(directional)
         return value_fn, be.jit(jac_c)
@@ -129,11 +190,15 @@ class LeafEngine:
         be = backend.current()
         return {name: be.asarray(self.model.parameters[name].value) for name in self.fixed_names}
 
+    def _crop(self, image: np.ndarray) -> np.ndarray:
+        rows, cols = self.window.shape
+        return image[:rows, :cols] if self.shared else image
+
     def value(self, u: np.ndarray) -> np.ndarray:
         """The model's image on its window (numpy, flux per pixel)."""
         be = backend.current()
         uu = be.asarray(np.zeros(0) if u is None or self.size == 0 else u)
-        return backend.to_numpy(self._value_fn(uu, self._fixed()))
+        return self._crop(backend.to_numpy(self._value_fn(uu, self._fixed(), be.asarray(self._shift))))
 
     def jacobian(self, u: np.ndarray) -> np.ndarray:
         """d image / d u as a (rows·cols, k) numpy array."""
@@ -143,15 +208,17 @@ class LeafEngine:
             return np.zeros((rows * cols, 0))
         uu = be.asarray(u)
         fixed = self._fixed()
+        shift = be.asarray(self._shift)
         if self.chunk_size >= self.size:
-            return np.reshape(backend.to_numpy(self._jac_fn(uu, fixed)), (rows * cols, self.size))
+            jac = self._crop(backend.to_numpy(self._jac_fn(uu, fixed, shift)))
+            return np.reshape(jac, (rows * cols, self.size))
         out = np.empty((rows * cols, self.size))
         c0 = be.asarray(np.zeros(self.chunk_size))
         for start in range(0, self.size, self.chunk_size):
             stop = min(start + self.chunk_size, self.size)
             basis = np.zeros((self.size, self.chunk_size))
             basis[np.arange(start, stop), np.arange(stop - start)] = 1.0
-            block = backend.to_numpy(self._jac_fn(c0, uu, be.asarray(basis), fixed))
+            block = self._crop(backend.to_numpy(self._jac_fn(c0, uu, be.asarray(basis), fixed, shift)))
             out[:, start:stop] = np.reshape(block, (rows * cols, self.chunk_size))[:, : stop - start]
         return out
 

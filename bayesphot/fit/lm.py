@@ -70,7 +70,7 @@ class Problem:
         self.index = np.flatnonzero(good)
         self.data = np.ravel(self.program.data)[self.index]
         self.weight = np.ravel(self.program.sqrt_weight)[self.index] ** 2
-        self.offset = 0.0 if offset is None else np.ravel(np.asarray(offset, dtype=np.float64))[self.index]
+        self.set_offset(offset)
         self.ndf = self.program.ndf
         self.has_prior = any(p.prior is not None for _, p in self.free.entries)
         if self.has_prior:
@@ -79,6 +79,10 @@ class Problem:
             self._lp = be.jit(lp)
             self._lp_grad = be.jit(be.grad(lp))
             self._lp_hess = be.jit(be.jacfwd(be.grad(lp)))
+
+    def set_offset(self, offset: np.ndarray | None) -> None:
+        """Replace the fixed image added to the model (window-shaped, flux per pixel)."""
+        self.offset = 0.0 if offset is None else np.ravel(np.asarray(offset, dtype=np.float64))[self.index]
 
     # ------------------------------------------------------------ pieces
     def model_pixels(self, u: np.ndarray) -> np.ndarray:
@@ -203,13 +207,15 @@ class LM:
         Force a number of Jacobian columns per pass.
     offset : array, optional
         Window-shaped image added to the model (used by :class:`Iter`).
+    engine, problem : optional
+        A prepared Jacobian engine or :class:`Problem` to reuse (used by :class:`Iter`).
     """
 
     def __init__(self, model: Model, verbose: int = 0, likelihood: str = "gaussian", max_iterations: int = 100,
                  ftol: float = 1e-10, xtol: float = 1e-6, gtol: float = 1e-6, lambda0: float = 1e-3,
                  lambda_max: float = 1e10, restarts: int = 2, covariance: bool = True,
                  max_memory: int = DEFAULT_MAX_MEMORY, chunk_size: int | None = None,
-                 offset: np.ndarray | None = None, engine: Any = None) -> None:
+                 offset: np.ndarray | None = None, engine: Any = None, problem: Problem | None = None) -> None:
         if max_iterations < 1:
             raise FitError(f"max_iterations must be at least 1, got {max_iterations}")
         self.model = model
@@ -220,8 +226,10 @@ class LM:
         self.lambda0, self.lambda_max = float(lambda0), float(lambda_max)
         self.restarts = int(restarts)
         self.want_covariance = bool(covariance)
-        self.problem = Problem(model, likelihood, offset=offset, engine=engine, max_memory=max_memory,
-                               chunk_size=chunk_size)
+        if problem is None:
+            problem = Problem(model, likelihood, offset=offset, engine=engine, max_memory=max_memory,
+                              chunk_size=chunk_size)
+        self.problem = problem
 
     # ------------------------------------------------------------ helpers
     def _state(self, u: np.ndarray) -> _State:
@@ -266,6 +274,11 @@ class LM:
                 actual = 0.5 * (state.objective - obj_new)
                 rho = actual / predicted if predicted > 0 else -1.0
                 accepted = bool(np.isfinite(obj_new) and actual > 0 and rho > 1e-4)
+                new_state = None
+                if accepted:
+                    new_state = self._state(u_new)
+                    if not np.all(np.isfinite(new_state.jac)):
+                        accepted = False  # e.g. a profile parameter driven to where its derivative is undefined
                 history.append({"chi2": chi2_new, "lambda": lam, "accepted": accepted})
                 if accepted:
                     break
@@ -275,9 +288,6 @@ class LM:
                 if lam > self.lambda_max:
                     return state, "no step improves chi²", None, it, history
             old = state.objective
-            new_state = self._state(u_new)
-            if not np.all(np.isfinite(new_state.jac)):
-                raise FitError(f"the Jacobian became non-finite at iteration {it}")
             state = new_state
             self._print(f"  iter {it:3d}  chi2/ndf {state.chi2 / ndf:.6f}  lambda {lam:.3g}")
             lam *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
