@@ -155,7 +155,9 @@ def _configure(backend: Backend) -> Backend:
             if backend.dtype == "float64":
                 jax.config.update("jax_enable_x64", True)
         else:
-            import torch  # noqa: F401
+            import importlib
+
+            importlib.import_module("torch")
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise BackendError(f"backend {backend.name!r} is not installed: {exc}") from exc
     if backend.name == "torch" and backend.device and backend.device.startswith("cuda"):
