@@ -5,11 +5,13 @@ model whose free parameters all carry an uncertainty counts as fitted, and its
 current values are used).  Should ``bp.fit`` be unavailable, a private
 L-BFGS-B minimisation of ``Program.map_objective`` with JAX gradients stands in.
 
-The inverse mass matrix is the Laplace covariance of the *sampled* density:
-the inverse Hessian of the potential ``−Program.log_density`` (priors and the
-log-Jacobian included) at the start point, computed exactly by JAX.  If that
-Hessian is not positive definite, the fit's Gauss–Newton covariance is used;
-failing that, the Hessian's eigenvalues are floored (a warning says so).
+The inverse mass matrix is the Laplace covariance in the unconstrained space:
+the fit's inverse Gauss–Newton Hessian (``FitResult.covariance_unconstrained``)
+when the MAP was just found by ``bp.fit.LM``; otherwise (model fitted earlier,
+or a singular fit covariance) the inverse exact Hessian of the potential
+``−Program.log_density`` (priors and log-Jacobian included) at the start
+point, computed by JAX, with its eigenvalues floored if it is not positive
+definite (a warning says so).
 """
 
 from __future__ import annotations
@@ -100,13 +102,25 @@ def find_map(model: Model, program: Program, fit: str | bool = "auto") -> tuple[
 
 
 def laplace_inverse_mass(program: Program, u: np.ndarray, fallback: np.ndarray | None = None) -> tuple[np.ndarray, str]:
-    """Inverse Hessian of ``−log_density`` at ``u`` (k × k numpy), repaired if needed.
+    """The Laplace covariance at ``u`` (k × k numpy) for the inverse mass matrix.
+
+    The fit's Gauss–Newton covariance (``fallback``) when it is given and
+    positive definite (no extra compilation); otherwise the inverse exact
+    Hessian of ``−log_density``, its eigenvalues floored if it is not
+    positive definite.
 
     Returns
     -------
-    (matrix, source) with source "hessian", "fit covariance" or "floored hessian".
+    (matrix, source) with source "fit covariance", "hessian" or "floored hessian".
     """
     import jax
+
+    if fallback is not None and fallback.shape == (u.size, u.size) and np.all(np.isfinite(fallback)):
+        try:
+            np.linalg.cholesky(fallback)
+            return _symmetric(fallback), "fit covariance"
+        except np.linalg.LinAlgError:
+            pass
 
     with backend.using("jax"):
         hessian = np.asarray(jax.hessian(lambda v: -program.log_density(v))(np.asarray(u, dtype=np.float64)))
@@ -116,12 +130,6 @@ def laplace_inverse_mass(program: Program, u: np.ndarray, fallback: np.ndarray |
     eigval, eigvec = np.linalg.eigh(hessian)
     if eigval.min() > 1e-12 * max(eigval.max(), 1e-300):
         return _symmetric(eigvec @ np.diag(1.0 / eigval) @ eigvec.T), "hessian"
-    if fallback is not None and fallback.shape == hessian.shape:
-        try:
-            np.linalg.cholesky(fallback)
-            return _symmetric(fallback), "fit covariance"
-        except np.linalg.LinAlgError:
-            pass
     floor = 1e-6 * max(abs(eigval).max(), 1e-12)
     fixed = np.maximum(np.abs(eigval), floor)
     warnings.warn(
