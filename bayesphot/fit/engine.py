@@ -57,7 +57,7 @@ DEFAULT_MAX_MEMORY = 2 * 1024**3
 _CACHE: weakref.WeakKeyDictionary[Model, dict[Any, Any]] = weakref.WeakKeyDictionary()
 _SHARED: OrderedDict[Any, Any] = OrderedDict()
 _SHARED_MAX = 64
-_SIDES = (8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256)
+_SIDES = (16, 32, 48, 64, 96, 128, 192, 256)
 
 
 def canonical_side(rows: int, cols: int) -> int:
