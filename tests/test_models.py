@@ -109,3 +109,15 @@ def test_point_source_conserves_flux_and_centre(target: bp.TargetImage) -> None:
 def test_str_shows_uncertainty_units_limits() -> None:
     p = bp.Parameter("PA", 0.1558, units="rad", limits=(0.0, math.pi), cyclic=True, uncertainty=0.0021)
     assert str(p) == "PA: 0.1558 ± 0.0021 rad [0, π) cyclic"
+
+
+def test_group_mask_includes_children_masks(target: bp.TargetImage) -> None:
+    own = np.zeros((5, 6), dtype=bool)
+    own[1, 2] = True
+    gal = bp.Model("g", "sersic galaxy model", target=target, window=bp.Window(10, 16, 20, 25), mask=own)
+    sky = bp.Model("sky", "flat sky model", target=target, window=bp.Window(8, 20, 18, 30))
+    group = bp.Model("grp", "group", models=[gal, sky], target=target)
+    mask = group.fit_mask
+    assert mask.shape == group.window.shape == (12, 12)
+    # pixel (row 21, column 12) is masked: group window starts at row 18, column 8
+    assert mask[21 - 18, 12 - 8] and mask.sum() == 1

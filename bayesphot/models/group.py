@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 from ..backend import Array, namespace
 from ..errors import ModelError
 from ..image.target import TargetImage
@@ -114,6 +116,19 @@ class GroupModel(Model):
         if key in self.models:
             return self.models[key]
         return super().__getitem__(key)
+
+    @property
+    def fit_mask(self) -> np.ndarray:
+        """Group-window mask: the target's and the group's own, plus each sub-model's own mask."""
+        mask = Model.fit_mask.fget(self).copy()
+        window = self.window
+        for model in self.models.values():
+            overlap = model.window & window
+            if overlap.is_empty:
+                continue
+            child = model.fit_mask[overlap.relative_to(model.window)]
+            mask[overlap.relative_to(window)] |= child
+        return mask
 
     def components(self) -> list[Model]:
         return [leaf for model in self.models.values() for leaf in model.components()]
