@@ -73,8 +73,8 @@ def sync(name: str, x: Any) -> None:
         torch.cuda.synchronize()
 
 
-def time_call(fn: Callable[[], Any], name: str, repeats: int) -> tuple[float, float]:
-    """(first-call seconds, median seconds over ``repeats`` later calls)."""
+def time_call(fn: Callable[[], Any], name: str, repeats: int) -> tuple[float, float, float]:
+    """Seconds of the first call, and the median and fastest of ``repeats`` later calls."""
     t0 = time.perf_counter()
     sync(name, fn())
     first = time.perf_counter() - t0
@@ -83,7 +83,7 @@ def time_call(fn: Callable[[], Any], name: str, repeats: int) -> tuple[float, fl
         t0 = time.perf_counter()
         sync(name, fn())
         times.append(time.perf_counter() - t0)
-    return first, statistics.median(times)
+    return first, statistics.median(times), min(times)
 
 
 def peak_memory_mb(name: str, device: str) -> float:
@@ -126,8 +126,8 @@ def run_one(name: str, size: int, psf: bool, repeats: int, device: str, compile_
 
             fwd = jax.jit(image)
             vg = jax.jit(jax.value_and_grad(loss))
-            out["fwd_first_s"], out["fwd_s"] = time_call(lambda: fwd(vec), name, repeats)
-            out["grad_first_s"], out["grad_s"] = time_call(lambda: vg(vec)[1], name, repeats)
+            out["fwd_first_s"], out["fwd_s"], out["fwd_min_s"] = time_call(lambda: fwd(vec), name, repeats)
+            out["grad_first_s"], out["grad_s"], out["grad_min_s"] = time_call(lambda: vg(vec)[1], name, repeats)
             value, grad = vg(vec)
         else:
             import torch
@@ -143,13 +143,13 @@ def run_one(name: str, size: int, psf: bool, repeats: int, device: str, compile_
                 with torch.no_grad():
                     return image(vec)
 
-            out["fwd_first_s"], out["fwd_s"] = time_call(no_grad, name, repeats)
-            out["grad_first_s"], out["grad_s"] = time_call(eager_grad(loss), name, repeats)
+            out["fwd_first_s"], out["fwd_s"], out["fwd_min_s"] = time_call(no_grad, name, repeats)
+            out["grad_first_s"], out["grad_s"], out["grad_min_s"] = time_call(eager_grad(loss), name, repeats)
             value, grad = loss(vec), eager_grad(loss)()
             if compile_:
                 try:
                     compiled = torch.compile(loss)
-                    out["compile_grad_first_s"], out["compile_grad_s"] = time_call(
+                    out["compile_grad_first_s"], out["compile_grad_s"], out["compile_grad_min_s"] = time_call(
                         eager_grad(compiled), name, repeats)
                     g2 = eager_grad(compiled)()
                     out["compile_max_rel_diff"] = float(torch.max(torch.abs(g2 - grad) / (torch.abs(grad) + 1e-30)))
@@ -163,13 +163,10 @@ def run_one(name: str, size: int, psf: bool, repeats: int, device: str, compile_
 
 # ------------------------------------------------------------------ driver side
 def limit_threads(threads: int) -> None:
-    """Run this process on ``threads`` CPU cores (before jax/torch start their thread pools)."""
+    """Use ``threads`` CPU threads in this process (before jax/torch start their thread pools)."""
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     if threads == 1:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
-    if hasattr(os, "sched_setaffinity"):
-        cores = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, set(cores[:threads]))
     import torch
 
     torch.set_num_threads(threads)
@@ -194,7 +191,7 @@ def repeats_for(size: int, repeats: int) -> int:
 
 
 def fmt_ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{1e3 * seconds:9.2f}"
+    return f"{'-':>9}" if seconds is None else f"{1e3 * seconds:9.2f}"
 
 
 def fmt_ratio(a: float | None, b: float | None) -> str:
