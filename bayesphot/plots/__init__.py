@@ -12,9 +12,11 @@ This package imports matplotlib, so ``import bayesphot`` does not load it:
 """
 
 from .image import model_image, model_window, residual_image, target_image
+from .posterior import corner
 from .profile import galaxy_light_profile, radial_median_profile
 
 __all__ = [
+    "corner",
     "galaxy_light_profile",
     "model_image",
     "model_window",
