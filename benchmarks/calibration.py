@@ -111,6 +111,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--max-minutes", type=float, default=1e9)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "calibration.json"))
+    parser.add_argument("--append", action="store_true",
+                        help="keep the galaxies already in --out and add --n more (use another --seed)")
     args = parser.parse_args()
 
     priors = dict(PRIORS)
@@ -124,6 +126,12 @@ def main() -> None:
     t_start = time.perf_counter()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    seeds = [args.seed]
+    if args.append and out.exists():
+        previous = json.loads(out.read_text())
+        records = previous["galaxies"]
+        seeds = [*previous["config"].get("seeds", [previous["config"]["seed"]]), args.seed]
+        print(f"appending to {len(records)} galaxies from {out}")
     for i in range(args.n):
         if (time.perf_counter() - t_start) / 60.0 > args.max_minutes:
             print(f"time budget reached after {i} galaxies")
@@ -153,7 +161,7 @@ def main() -> None:
                          "rank": rank_of(t, thin), "z": float((np.mean(draws) - t) / np.std(draws))}
         records.append(rec)
         summary = summarise(records, names, args.ranks)
-        payload = {"config": vars(args) | {"priors": {k: p.to_dict() for k, p in priors.items()},
+        payload = {"config": vars(args) | {"seeds": seeds, "priors": {k: p.to_dict() for k, p in priors.items()},
                                            "noise": NOISE, "psf": "Gaussian sigma=1 px, 7x7"},
                    "machine": platform.platform(), "n_done": len(records), "summary": summary,
                    "galaxies": records}
