@@ -13,8 +13,8 @@ class QuadratureConfig:
     """How pixels are integrated.
 
     Every pixel gets a ``base_order`` × ``base_order`` Gauss–Legendre rule, or
-    with ``base_order = 0`` (the default) the fourth-order corrected midpoint
-    rule (one evaluation per pixel; see ``render.pixels``).
+    with ``base_order = 0`` (the default) the midpoint rule corrected to sixth
+    order by finite differences (one evaluation per pixel; see ``render.pixels``).
     A ``mid_block`` × ``mid_block`` patch around the profile centre, where
     the profile changes on the pixel scale, is redone with a ``mid_order``
     Gauss–Legendre rule.  A ``block`` × ``block`` patch at the very centre, where
