@@ -40,7 +40,7 @@ def elliptical_radius(x: Array, y: Array, xc: Array, yc: Array, q: Array, pa: Ar
 
     ``u`` runs along the major axis, which points along (−sin PA, cos PA), PA
     counter-clockwise from +y; ``v`` along the minor axis.  The radius is kept
-    ≥ 1e-30 so that its gradient stays finite at the centre.
+    ≥ sqrt(smallest normal float) so that its gradient stays finite at the centre in float32 and float64.
     """
     xp = namespace(x, y, xc)
     dx, dy = x - xc, y - yc
@@ -48,4 +48,4 @@ def elliptical_radius(x: Array, y: Array, xc: Array, yc: Array, q: Array, pa: Ar
     u = -dx * s + dy * c
     v = dx * c + dy * s
     r2 = u * u + (v / q) ** 2
-    return xp.sqrt(xp.maximum(r2, xp.asarray(1e-60, dtype=r2.dtype)))
+    return xp.sqrt(xp.maximum(r2, xp.asarray(xp.finfo(r2.dtype).tiny, dtype=r2.dtype)))
