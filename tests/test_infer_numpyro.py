@@ -55,8 +55,15 @@ def linear_problem(seed: int = 4) -> tuple[bp.Model, np.ndarray, np.ndarray]:
 def test_linear_gaussian_posterior_matches_exact(kernel: str) -> None:
     group, mean, cov = linear_problem()
     sampler = getattr(bp.infer, kernel)
-    post = sampler(group, chains=2, warmup=300, draws=1500, seed=1, progress=False, priors=None).run()
+    # HMC also exercises the summed log-likelihood path (lp − log prior − log-Jacobian, no rendering)
+    limit = 1 if kernel == "HMC" else 10_000_000
+    post = sampler(group, chains=2, warmup=300, draws=1500, seed=1, progress=False, priors=None,
+                   pointwise_limit=limit).run()
     names = ["sky:I", "src:flux"]
+    program = Program(group)
+    u = program.to_unconstrained({n: post.idata.posterior[n].values[1, 3] for n in names})
+    stored = post.idata.log_likelihood["obs_total" if kernel == "HMC" else "obs"].values[1, 3]
+    assert float(np.sum(stored)) == pytest.approx(float(program.log_likelihood(u)), rel=1e-9)
     draws = np.stack([post.draws(n) for n in names], axis=1)
     mcse = az.mcse(post.idata, var_names=names)
     for i, name in enumerate(names):
