@@ -235,7 +235,12 @@ class Model:
         """Flux per (sub)pixel of this model on ``grid``, before any PSF."""
         from ..render import integrate_pixels
 
+        p = self.prepare(p)
         return integrate_pixels(lambda x, y: self.brightness(p, x, y), grid, self.profile_center(p), self.quadrature)
+
+    def prepare(self, p: Mapping[str, Array]) -> Mapping[str, Array]:
+        """Quantities derived once per render from the parameters (default: none)."""
+        return p
 
     def sample_image(self, values: Mapping[str, Array] | None = None) -> Array:
         """Model pixels on ``self.window`` as a backend array (pure in ``values``).

@@ -16,6 +16,7 @@ import numpy as np
 from .. import backend
 from ..backend import Array
 from ..profiles import radial
+from ..profiles.sersic import b_n
 from ..render import elliptical_radius
 from .base import Model, ParameterSpec
 from .initialize import (
@@ -125,7 +126,10 @@ class SersicGalaxy(GalaxyModel):
     )
 
     def profile(self, p: Mapping[str, Array], R: Array) -> Array:
-        return radial.sersic(R, p["n"], p["Re"], p["Ie"])
+        return radial.sersic(R, p["n"], p["Re"], p["Ie"], p.get("b"))
+
+    def prepare(self, p: Mapping[str, Array]) -> Mapping[str, Array]:
+        return {**p, "b": b_n(p["n"])}
 
     def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float, *,
                            errors: np.ndarray | None = None, keep: np.ndarray | None = None) -> None:
@@ -151,7 +155,11 @@ class ExponentialGalaxy(GalaxyModel):
 
     def profile(self, p: Mapping[str, Array], R: Array) -> Array:
         xp = backend.namespace(R)
-        return radial.sersic(R, xp.ones_like(p["Re"]), p["Re"], p["Ie"])
+        return radial.sersic(R, xp.ones_like(p["Re"]), p["Re"], p["Ie"], p.get("b"))
+
+    def prepare(self, p: Mapping[str, Array]) -> Mapping[str, Array]:
+        xp = backend.namespace(p["Re"])
+        return {**p, "b": b_n(xp.ones_like(p["Re"]))}
 
     def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float, *,
                            errors: np.ndarray | None = None, keep: np.ndarray | None = None) -> None:

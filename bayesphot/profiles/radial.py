@@ -11,10 +11,14 @@ from ..backend import Array, namespace
 from .sersic import b_n
 
 
-def sersic(R: Array, n: Array, Re: Array, Ie: Array) -> Array:
-    """I(R) = Ie exp(−b_n [(R/Re)^(1/n) − 1]) (Sérsic 1963)."""
+def sersic(R: Array, n: Array, Re: Array, Ie: Array, b: Array | None = None) -> Array:
+    """I(R) = Ie exp(−b_n [(R/Re)^(1/n) − 1]) (Sérsic 1963).
+
+    ``b`` may be passed when already computed (``b_n(n)``), so that one
+    render evaluates the b_n series once rather than once per quadrature tier.
+    """
     xp = namespace(R, n)
-    b = b_n(n)
+    b = b_n(n) if b is None else b
     return Ie * xp.exp(-b * ((R / Re) ** (1.0 / n) - 1.0))
 
 
