@@ -1,9 +1,10 @@
 """Pure rendering kernels: pixel grids, elliptical radii, pixel integration, PSF FFTs."""
 
-from .convolve import bin_pixels, convolve, embed, shifted_kernel
+from .convolve import bin_pixels, convolve, embed
 from .coordinates import PixelGrid, elliptical_radius
 from .pixels import integrate_pixels
 from .quadrature import DEFAULT_QUADRATURE, QuadratureConfig
+from .shift import place_kernel
 
 __all__ = [
     "DEFAULT_QUADRATURE",
@@ -14,5 +15,5 @@ __all__ = [
     "elliptical_radius",
     "embed",
     "integrate_pixels",
-    "shifted_kernel",
+    "place_kernel",
 ]

@@ -1,4 +1,4 @@
-"""PSF convolution and point-source placement by FFT on a padded grid.
+"""PSF convolution by FFT on a padded grid, binning of oversampled grids, zero-padding.
 
 Written against the array-API ``fft`` extension (``rfftn``/``irfftn`` with
 ``axes=``), so the same code runs on JAX and torch.  Grids are padded to the
@@ -40,31 +40,6 @@ def convolve(image: Array, kernel: np.ndarray) -> Array:
     spec = xp.fft.rfftn(image, s=(fh, fw), axes=(0, 1)) * xp.fft.rfftn(k, s=(fh, fw), axes=(0, 1))
     full = xp.fft.irfftn(spec, s=(fh, fw), axes=(0, 1))
     return full[kh // 2: kh // 2 + h, kw // 2: kw // 2 + w]
-
-
-def shifted_kernel(kernel: np.ndarray, shape: tuple[int, int], dx: Array, dy: Array) -> Array:
-    """The kernel centred at (column ``dx``, row ``dy``) of a zero grid of ``shape``.
-
-    Sub-pixel shifts use the Fourier shift theorem (exactly flux conserving);
-    ``dx``/``dy`` are 0-d arrays in grid pixels and may be traced.  The grid is
-    padded internally so the kernel never wraps around.
-    """
-    xp = namespace(dx)
-    kh, kw = kernel.shape
-    h, w = shape
-    fh, fw = _fast_size(h + kh), _fast_size(w + kw)
-    # kernel centre moved to index (0, 0) of the padded grid, wrapping its other half
-    wrapped = np.zeros((fh, fw))
-    wrapped[:kh, :kw] = kernel
-    wrapped = np.roll(wrapped, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    dev = device_of(dx)
-    k = xp.asarray(wrapped, dtype=dx.dtype, device=dev)
-    ky = xp.asarray(np.fft.fftfreq(fh), dtype=dx.dtype, device=dev)[:, None]
-    kx = xp.asarray(np.fft.rfftfreq(fw), dtype=dx.dtype, device=dev)[None, :]
-    phase = -2.0 * math.pi * (ky * dy + kx * dx)
-    spec = xp.fft.rfftn(k, axes=(0, 1)) * (xp.cos(phase) + 1j * xp.sin(phase))
-    full = xp.fft.irfftn(spec, s=(fh, fw), axes=(0, 1))
-    return full[:h, :w]
 
 
 def bin_pixels(image: Array, factor: int) -> Array:
