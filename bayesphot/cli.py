@@ -43,7 +43,7 @@ def _example(args: argparse.Namespace) -> int:
             print("\ninterrupted: the MAP fit is saved in", out / "ic3478_map.yaml")
             return 130
         print(f"\nNUTS ({args.backend}): {time.perf_counter() - start:.1f} s")
-        print(posterior.summary())
+        print(posterior.summary().to_string())
         print(galaxy)
         posterior.to_netcdf(out / "ic3478_posterior.nc")
         galaxy.save(out / "ic3478_posterior.yaml")
