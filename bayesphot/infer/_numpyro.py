@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from .settings import SamplerSettings, tree_depth
 
 EXTRA_FIELDS = ("diverging", "num_steps", "energy", "adapt_state.step_size", "potential_energy", "accept_prob")
 
@@ -16,58 +17,47 @@ def run(
     log_density: Callable[[Any], Any],
     init: np.ndarray,
     inverse_mass_matrix: np.ndarray | None,
-    *,
-    kernel: str,
-    dense_mass: bool,
-    adapt_mass_matrix: bool,
-    warmup: int,
-    draws: int,
-    seed: int,
-    device: str | None,
-    progress: bool,
-    target_accept: float,
-    max_tree_depth: int,
-    trajectory_length: float | None,
-    num_steps: int | None,
+    settings: SamplerSettings,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Sample; returns unconstrained draws (chains, draws, k) and per-draw statistics."""
+    s = settings
     import jax
     import jax.numpy as jnp
     from numpyro.infer import HMC, MCMC, NUTS
 
     chains = init.shape[0]
-    with backend.using("jax", device=device) as be:
+    with backend.using("jax", device=s.device) as be:
         def potential(u: Any) -> Any:
             return -log_density(u)
 
         options: dict[str, Any] = {
             "potential_fn": potential,
-            "dense_mass": dense_mass,
-            "adapt_mass_matrix": adapt_mass_matrix,
-            "target_accept_prob": target_accept,
+            "dense_mass": s.dense_mass,
+            "adapt_mass_matrix": s.adapt_mass_matrix,
+            "target_accept_prob": s.target_accept,
         }
         if inverse_mass_matrix is not None:
-            matrix = inverse_mass_matrix if dense_mass else np.diag(inverse_mass_matrix)
+            matrix = inverse_mass_matrix if s.dense_mass else np.diag(inverse_mass_matrix)
             options["inverse_mass_matrix"] = jnp.asarray(matrix)
-        if kernel == "nuts":
-            sampler = NUTS(max_tree_depth=max_tree_depth, **options)
+        if s.kernel == "nuts":
+            sampler = NUTS(max_tree_depth=s.max_tree_depth, **options)
         else:
-            sampler = HMC(num_steps=num_steps, trajectory_length=trajectory_length, **options)
+            sampler = HMC(num_steps=s.num_steps, trajectory_length=s.trajectory_length, **options)
         if chains > 1 and jax.local_device_count() >= chains:
             method = "parallel"
         else:
             method = "vectorized"
-        mcmc = MCMC(sampler, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=method,
-                    progress_bar=progress)
+        mcmc = MCMC(sampler, num_warmup=s.warmup, num_samples=s.draws, num_chains=chains, chain_method=method,
+                    progress_bar=s.progress)
         init_params = be.asarray(init if chains > 1 else init[0])
-        mcmc.run(jax.random.PRNGKey(seed), init_params=init_params, extra_fields=EXTRA_FIELDS)
+        mcmc.run(jax.random.PRNGKey(s.seed), init_params=init_params, extra_fields=EXTRA_FIELDS)
         samples = np.asarray(mcmc.get_samples(group_by_chain=True), dtype=np.float64)
         extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
     steps = extra["num_steps"].astype(np.int64)
     stats = {
         "diverging": extra["diverging"].astype(bool),
         "n_steps": steps,
-        "tree_depth": np.ceil(np.log2(steps + 1)).astype(np.int64),
+        "tree_depth": tree_depth(steps),
         "energy": extra["energy"].astype(np.float64),
         "step_size": extra["adapt_state.step_size"].astype(np.float64),
         "lp": -extra["potential_energy"].astype(np.float64),

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from .settings import SamplerSettings, tree_depth
 
 
 def _kernel_class(base: type) -> type:
@@ -57,54 +58,43 @@ def run(
     log_density: Callable[[Any], Any],
     init: np.ndarray,
     inverse_mass_matrix: np.ndarray | None,
-    *,
-    kernel: str,
-    dense_mass: bool,
-    adapt_mass_matrix: bool,
-    warmup: int,
-    draws: int,
-    seed: int,
-    device: str | None,
-    progress: bool,
-    target_accept: float,
-    max_tree_depth: int,
-    trajectory_length: float | None,
-    num_steps: int | None,
+    settings: SamplerSettings,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Sample; returns unconstrained draws (chains, draws, k) and per-draw statistics."""
+    s = settings
     import pyro
     from pyro.infer.mcmc import HMC, MCMC, NUTS
 
     chains, k = init.shape
     all_samples, all_stats = [], []
-    with backend.using("torch", device=device) as be:
+    with backend.using("torch", device=s.device) as be:
         def potential(params: dict[str, Any]) -> Any:
             return -log_density(params["u"])
 
         matrix = None
         if inverse_mass_matrix is not None:
-            given = inverse_mass_matrix if dense_mass else np.diag(np.diag(inverse_mass_matrix))
-            matrix = be.asarray(given if dense_mass else np.diag(given))
+            given = inverse_mass_matrix if s.dense_mass else np.diag(np.diag(inverse_mass_matrix))
+            matrix = be.asarray(given if s.dense_mass else np.diag(given))
         for chain in range(chains):
-            pyro.set_rng_seed(seed + chain)
+            pyro.set_rng_seed(s.seed + chain)
             options: dict[str, Any] = {
                 "potential_fn": potential,
-                "full_mass": dense_mass,
-                "adapt_mass_matrix": adapt_mass_matrix,
-                "target_accept_prob": target_accept,
+                "full_mass": s.dense_mass,
+                "adapt_mass_matrix": s.adapt_mass_matrix,
+                "target_accept_prob": s.target_accept,
                 "given_inverse_mass": matrix,
                 "adapt_step_size": True,
             }
-            if kernel == "nuts":
-                sampler = _kernel_class(NUTS)(max_tree_depth=max_tree_depth, **options)
+            if s.kernel == "nuts":
+                sampler = _kernel_class(NUTS)(max_tree_depth=s.max_tree_depth, **options)
             else:
-                sampler = _kernel_class(HMC)(num_steps=num_steps, trajectory_length=trajectory_length, **options)
-            mcmc = MCMC(sampler, num_samples=draws, warmup_steps=warmup,
-                        initial_params={"u": be.asarray(init[chain])}, disable_progbar=not progress)
+                sampler = _kernel_class(HMC)(num_steps=s.num_steps, trajectory_length=s.trajectory_length, **options)
+            mcmc = MCMC(sampler, num_samples=s.draws, warmup_steps=s.warmup,
+                        initial_params={"u": be.asarray(init[chain])}, disable_progbar=not s.progress)
             mcmc.run()
             u = mcmc.get_samples()["u"]
-            all_samples.append(backend.to_numpy(u).reshape(draws, k))
-            records = np.asarray(sampler.records[warmup:], dtype=np.float64).reshape(draws, 4)
+            all_samples.append(backend.to_numpy(u).reshape(s.draws, k))
+            records = np.asarray(sampler.records[s.warmup:], dtype=np.float64).reshape(s.draws, 4)
             all_stats.append(records)
     samples = np.stack(all_samples)
     rec = np.stack(all_stats)
@@ -112,7 +102,7 @@ def run(
     stats = {
         "diverging": rec[..., 3] > 0,
         "n_steps": steps,
-        "tree_depth": np.ceil(np.log2(steps + 1)).astype(np.int64),
+        "tree_depth": tree_depth(steps),
         "step_size": rec[..., 1],
         "lp": rec[..., 2],
     }

@@ -31,6 +31,7 @@ from ..priors.defaults import default_priors
 from ..priors.distributions import Prior
 from ..program import Program
 from .posterior import Posterior, circular_mean, diagnose, from_dict_compat, unwrap_about
+from .settings import SamplerSettings
 from .start import Start, prepare, start_points
 
 BACKENDS = ("numpyro", "pyro")
@@ -110,13 +111,13 @@ class _Sampler:
             from . import _numpyro as runner
         else:
             from . import _pyro as runner
-        return runner.run(
-            program.log_density, init, matrix,
+        settings = SamplerSettings(
             kernel=self.kernel, dense_mass=self.dense_mass, adapt_mass_matrix=self.adapt_mass_matrix,
             warmup=self.warmup, draws=self.draws, seed=self.seed, device=self.device, progress=self.progress,
             target_accept=self.target_accept, max_tree_depth=self.max_tree_depth,
             trajectory_length=self.trajectory_length, num_steps=self.num_steps,
         )
+        return runner.run(program.log_density, init, matrix, settings)
 
     # ----------------------------------------------------------------- run
     def run(self, mass_matrix: str = "laplace") -> Posterior:

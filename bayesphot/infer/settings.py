@@ -1,0 +1,30 @@
+"""What both sampler drivers (numpyro and pyro) are asked to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Options shared by the numpyro and pyro drivers (see :class:`bayesphot.infer.NUTS`)."""
+
+    kernel: str
+    dense_mass: bool
+    adapt_mass_matrix: bool
+    warmup: int
+    draws: int
+    seed: int
+    device: str | None
+    progress: bool
+    target_accept: float
+    max_tree_depth: int
+    trajectory_length: float | None
+    num_steps: int | None
+
+
+def tree_depth(steps: np.ndarray) -> np.ndarray:
+    """Tree depth of NUTS trajectories with ``steps`` leapfrog steps: ⌈log2(steps + 1)⌉."""
+    return np.ceil(np.log2(steps + 1)).astype(np.int64)
