@@ -248,6 +248,10 @@ class Program:
                 total = total + prior.log_prob(values[name])
         return total
 
+    def log_prior_and_jacobian(self, u: Array) -> Array:
+        """log p(θ) + log |dθ/du|: the part of ``log_density`` that needs no rendering."""
+        return self.log_prior(u) + self.free.log_abs_det_jacobian(u)
+
     def map_objective(self, u: Array) -> Array:
         """−log posterior in parameter space (what the MAP fit minimises)."""
         return -(self.log_likelihood(u) + self.log_prior(u))
@@ -272,6 +276,35 @@ class Program:
             value = values[name] if name in values else param.interior_value()
             parts.append(np.ravel(param.transform.inverse(np.asarray(value, dtype=np.float64))))
         return np.concatenate(parts).astype(np.float64)
+
+    # ------------------------------------------------------ compiled forms
+    def lower(self, function: str = "log_density") -> Any:
+        """One of this program's functions of ``u`` traced for JAX, keyed by structure.
+
+        Parameters
+        ----------
+        function : str
+            Name of a method of ``u`` (``"log_density"``, ``"map_objective"``,
+            ``"pointwise_log_likelihood"``, ``"derived"``, ``"log_likelihood"``, …).
+
+        Returns
+        -------
+        :class:`bayesphot.structure.Lowered`
+            ``lowered(u)`` evaluates it; programs of the same structure (model
+            types, shapes, which parameters are free, dtype) share ``lowered.key``
+            and hence compiled code (:func:`bayesphot.structure.compiled`).
+        """
+        from . import structure
+
+        cache = self.__dict__.setdefault("_lowered", {})
+        current = backend.current()
+        device = current.device if current.name == "jax" else None
+        key = (function, device, current.dtype)
+        if key not in cache:
+            with backend.using("jax", device=device, dtype=current.dtype) as be:
+                example = be.asarray(self.free.unconstrained())
+                cache[key] = structure.lower(getattr(self, function), example)
+        return cache[key]
 
     # ------------------------------------------------------ derived values
     def derived(self, u: Array) -> dict[str, Array]:

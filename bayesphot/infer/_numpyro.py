@@ -1,66 +1,183 @@
-"""Run HMC/NUTS on the flat unconstrained vector with numpyro (JAX)."""
+"""Run HMC/NUTS on the flat unconstrained vector with numpyro's kernels, as one compiled program.
+
+The potential is a structurally lowered ``−log_density`` (:mod:`bayesphot.structure`):
+its numbers (data, weights, pixel grid, limits) are an argument, not constants
+baked into the code.  Warm-up and sampling are a ``lax.scan`` over numpyro's
+functional HMC/NUTS kernel (``numpyro.infer.hmc.hmc`` with ``potential_fn_gen``),
+vectorised over chains — and, for :func:`run_batch`, over objects of one
+structure — and jitted once per (structure, settings).  A fresh model object
+of the same structure, or the next stamp of a catalog, reuses the compiled run.
+
+The run is cut into equal chunks (for a progress bar); every chunk calls the
+same compiled function.
+"""
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .. import backend
 from .settings import SamplerSettings, tree_depth
 
-EXTRA_FIELDS = ("diverging", "num_steps", "energy", "adapt_state.step_size", "potential_energy", "accept_prob")
+_RUNNERS: OrderedDict[tuple, tuple[Callable, Callable]] = OrderedDict()
+_MAX_RUNNERS = 32
 
 
-def run(
-    log_density: Callable[[Any], Any],
-    init: np.ndarray,
-    inverse_mass_matrix: np.ndarray | None,
-    settings: SamplerSettings,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Sample; returns unconstrained draws (chains, draws, k) and per-draw statistics."""
-    s = settings
+def _kernel(evaluate: Callable, s: SamplerSettings) -> tuple[Callable, Callable]:
+    from numpyro.infer.hmc import hmc
+
+    def potential_gen(params: Any) -> Callable:
+        return lambda u: -evaluate(params, u)
+
+    return hmc(potential_fn_gen=potential_gen, algo="NUTS" if s.kernel == "nuts" else "HMC")
+
+
+def _runners(evaluate: Callable, key: str, s: SamplerSettings, chunk: int, batched: bool) -> tuple[Callable, Callable]:
+    """Compiled (init, advance) for one structure and settings; cached."""
+    cache_key = (key, s.kernel, s.dense_mass, s.adapt_mass_matrix, s.warmup, s.target_accept, s.max_tree_depth,
+                 s.trajectory_length, s.num_steps, chunk, batched)
+    if cache_key in _RUNNERS:
+        _RUNNERS.move_to_end(cache_key)
+        return _RUNNERS[cache_key]
     import jax
     import jax.numpy as jnp
-    from numpyro.infer import HMC, MCMC, NUTS
 
-    chains = init.shape[0]
-    with backend.using("jax", device=s.device) as be:
-        def potential(u: Any) -> Any:
-            return -log_density(u)
+    init_kernel, sample_kernel = _kernel(evaluate, s)
+    length: dict[str, Any] = {}
+    if s.kernel == "nuts":
+        length["max_tree_depth"] = s.max_tree_depth
+    elif s.num_steps is not None:
+        length["num_steps"] = int(s.num_steps)
+    else:
+        length["trajectory_length"] = float(s.trajectory_length if s.trajectory_length is not None
+                                             else 0.5 * math.pi)
 
-        options: dict[str, Any] = {
-            "potential_fn": potential,
-            "dense_mass": s.dense_mass,
-            "adapt_mass_matrix": s.adapt_mass_matrix,
-            "target_accept_prob": s.target_accept,
-        }
-        if inverse_mass_matrix is not None:
-            matrix = inverse_mass_matrix if s.dense_mass else np.diag(inverse_mass_matrix)
-            options["inverse_mass_matrix"] = jnp.asarray(matrix)
-        if s.kernel == "nuts":
-            sampler = NUTS(max_tree_depth=s.max_tree_depth, **options)
-        else:
-            sampler = HMC(num_steps=s.num_steps, trajectory_length=s.trajectory_length, **options)
-        if chains > 1 and jax.local_device_count() >= chains:
-            method = "parallel"
-        else:
-            method = "vectorized"
-        mcmc = MCMC(sampler, num_warmup=s.warmup, num_samples=s.draws, num_chains=chains, chain_method=method,
-                    progress_bar=s.progress)
-        init_params = be.asarray(init if chains > 1 else init[0])
-        mcmc.run(jax.random.PRNGKey(s.seed), init_params=init_params, extra_fields=EXTRA_FIELDS)
-        samples = np.asarray(mcmc.get_samples(group_by_chain=True), dtype=np.float64)
-        extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
-    steps = extra["num_steps"].astype(np.int64)
+    def init_one(params: Any, u0: Any, inverse_mass: Any, rng: Any) -> Any:
+        matrix = inverse_mass if s.dense_mass else jnp.diag(inverse_mass)
+        return init_kernel(u0, s.warmup, inverse_mass_matrix=matrix, adapt_mass_matrix=s.adapt_mass_matrix,
+                           dense_mass=s.dense_mass, target_accept_prob=s.target_accept,
+                           model_args=(params,), rng_key=rng, **length)
+
+    def advance_one(state: Any, params: Any) -> tuple[Any, dict[str, Any]]:
+        def step(carry: Any, _: Any) -> tuple[Any, dict[str, Any]]:
+            new = sample_kernel(carry, model_args=(params,))
+            record = {"z": new.z, "diverging": new.diverging, "num_steps": new.num_steps,
+                      "energy": new.energy, "step_size": new.adapt_state.step_size,
+                      "potential_energy": new.potential_energy, "accept_prob": new.accept_prob}
+            return new, record
+
+        return jax.lax.scan(step, state, None, length=chunk)
+
+    # over chains: params shared, start and key per chain
+    init_chains = jax.vmap(init_one, in_axes=(None, 0, None, 0))
+    advance_chains = jax.vmap(advance_one, in_axes=(0, None))
+    if batched:  # over objects: params, starts, matrices and keys per object
+        init_chains = jax.vmap(init_chains, in_axes=(0, 0, 0, 0))
+        advance_chains = jax.vmap(advance_chains, in_axes=(0, 0))
+    pair = (jax.jit(init_chains), jax.jit(advance_chains, donate_argnums=0))
+    _RUNNERS[cache_key] = pair
+    while len(_RUNNERS) > _MAX_RUNNERS:
+        _RUNNERS.popitem(last=False)
+    return pair
+
+
+def _chunking(total: int, progress: bool) -> tuple[int, int]:
+    """(chunk length, number of chunks): one chunk without progress, ≈ 20 with it."""
+    if not progress or total <= 20:
+        return total, 1
+    chunk = math.ceil(total / 20)
+    return chunk, math.ceil(total / chunk)
+
+
+def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix: np.ndarray,
+            s: SamplerSettings, batched: bool, description: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    import jax
+
+    total = s.warmup + s.draws
+    chunk, n_chunks = _chunking(total, s.progress)
+    init_fn, advance_fn = _runners(evaluate, key, s, chunk, batched)
+    lead = init.shape[:-1]  # (chains,) or (objects, chains)
+    keys = jax.random.split(jax.random.PRNGKey(s.seed), int(np.prod(lead))).reshape((*lead, -1))
+    state = init_fn(params, jax.numpy.asarray(init), jax.numpy.asarray(matrix), keys)
+    records: list[dict[str, np.ndarray]] = []
+    bar = None
+    if s.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_chunks * chunk, desc=description, unit="it", leave=False)
+    try:
+        for _ in range(n_chunks):
+            state, record = advance_fn(state, params)
+            records.append({k: np.asarray(v) for k, v in record.items()})
+            if bar is not None:
+                bar.update(chunk)
+                bar.set_postfix(divergences=int(sum(r["diverging"].sum() for r in records)))
+    finally:
+        if bar is not None:
+            bar.close()
+    axis = len(lead)  # the scan's time axis sits after the chains (and objects) axes
+    full = {k: np.concatenate([r[k] for r in records], axis=axis) for k in records[0]}
+    kept = {k: np.take(v, np.arange(s.warmup, total), axis=axis) for k, v in full.items()}
+    samples = kept["z"].astype(np.float64)
+    steps = kept["num_steps"].astype(np.int64)
     stats = {
-        "diverging": extra["diverging"].astype(bool),
+        "diverging": kept["diverging"].astype(bool),
         "n_steps": steps,
         "tree_depth": tree_depth(steps),
-        "energy": extra["energy"].astype(np.float64),
-        "step_size": extra["adapt_state.step_size"].astype(np.float64),
-        "lp": -extra["potential_energy"].astype(np.float64),
-        "acceptance_rate": extra["accept_prob"].astype(np.float64),
+        "energy": kept["energy"].astype(np.float64),
+        "step_size": kept["step_size"].astype(np.float64),
+        "lp": -kept["potential_energy"].astype(np.float64),
+        "acceptance_rate": kept["accept_prob"].astype(np.float64),
     }
     return samples, stats
+
+
+def run(lowered: Any, init: np.ndarray, inverse_mass_matrix: np.ndarray | None,
+        settings: SamplerSettings) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Sample one program; returns unconstrained draws (chains, draws, k) and per-draw statistics.
+
+    Parameters
+    ----------
+    lowered : bayesphot.structure.Lowered
+        The program's ``log_density``, lowered.
+    init : (chains, k) array
+        Start points (unconstrained).
+    inverse_mass_matrix : (k, k) array or None
+        None: the identity.
+    settings : SamplerSettings
+    """
+    k = init.shape[-1]
+    matrix = np.eye(k) if inverse_mass_matrix is None else np.asarray(inverse_mass_matrix, dtype=np.float64)
+    return _sample(lowered.evaluator(), lowered.key, lowered.params, np.asarray(init, dtype=np.float64),
+                   matrix, settings, batched=False, description="NUTS" if settings.kernel == "nuts" else "HMC")
+
+
+def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.ndarray,
+              settings: SamplerSettings) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Sample many programs of one structure as one vectorised program.
+
+    Parameters
+    ----------
+    lowered : list of Lowered
+        One per object, all with the same ``key``.
+    init : (objects, chains, k) array
+    inverse_mass_matrices : (objects, k, k) array
+    settings : SamplerSettings
+
+    Returns
+    -------
+    draws (objects, chains, draws, k) and statistics (objects, chains, draws).
+    """
+    import jax
+
+    keys = {low.key for low in lowered}
+    if len(keys) != 1:
+        raise ValueError("run_batch needs programs of one structure")
+    params = jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *[low.params for low in lowered])
+    return _sample(lowered[0].evaluator(), lowered[0].key, params, np.asarray(init, dtype=np.float64),
+                   np.asarray(inverse_mass_matrices, dtype=np.float64), settings, batched=True,
+                   description=f"NUTS × {len(lowered)} objects")

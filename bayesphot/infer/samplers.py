@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,9 +33,11 @@ from ..priors.distributions import Prior
 from ..program import Program
 from .posterior import Posterior, circular_mean, diagnose, from_dict_compat, unwrap_about
 from .settings import SamplerSettings
-from .start import Start, prepare, start_points
+from .start import SamplingWarning, Start, interval_coordinates, prepare, start_points
 
 BACKENDS = ("numpyro", "pyro")
+#: warm-up length used when the start's curvature is not trusted and the mass matrix must be adapted
+ADAPT_MIN_WARMUP = 400
 
 
 class _Sampler:
@@ -106,17 +109,23 @@ class _Sampler:
             return dict(option)
         raise FitError(f"priors must be 'default', None or a mapping, got {option!r}")
 
-    def _run_backend(self, program: Program, init: np.ndarray, matrix: np.ndarray | None) -> tuple[Any, Any]:
-        if self.backend == "numpyro":
-            from . import _numpyro as runner
-        else:
-            from . import _pyro as runner
-        settings = SamplerSettings(
-            kernel=self.kernel, dense_mass=self.dense_mass, adapt_mass_matrix=self.adapt_mass_matrix,
-            warmup=self.warmup, draws=self.draws, seed=self.seed, device=self.device, progress=self.progress,
+    def _settings(self, adapt_mass_matrix: bool, warmup: int) -> SamplerSettings:
+        return SamplerSettings(
+            kernel=self.kernel, dense_mass=self.dense_mass, adapt_mass_matrix=adapt_mass_matrix,
+            warmup=warmup, draws=self.draws, seed=self.seed, device=self.device, progress=self.progress,
             target_accept=self.target_accept, max_tree_depth=self.max_tree_depth,
             trajectory_length=self.trajectory_length, num_steps=self.num_steps,
         )
+
+    def _run_backend(self, program: Program, init: np.ndarray, matrix: np.ndarray | None,
+                     settings: SamplerSettings) -> tuple[Any, Any]:
+        if self.backend == "numpyro":
+            from . import _numpyro as runner
+
+            with backend.using("jax", device=self.device):
+                return runner.run(program.lower("log_density"), init, matrix, settings)
+        from . import _pyro as runner
+
         return runner.run(program.log_density, init, matrix, settings)
 
     # ----------------------------------------------------------------- run
@@ -143,16 +152,23 @@ class _Sampler:
             matrix = None
         elif mass_matrix != "laplace":
             raise FitError(f"mass_matrix must be 'laplace' or 'identity', got {mass_matrix!r}")
+        adapt, warmup = self.adapt_mass_matrix, self.warmup
+        if start.adapt and mass_matrix == "laplace" and not adapt:
+            adapt, warmup = True, max(self.warmup, ADAPT_MIN_WARMUP)
+            warnings.warn(f"start point: {'; '.join(start.notes)}; its curvature is not trusted as the mass "
+                          f"matrix, which is adapted during a warm-up of {warmup} iterations", SamplingWarning,
+                          stacklevel=2)
         scatter_start = Start(start.u, start.inverse_mass_matrix, start.source)
-        init = start_points(scatter_start, self.chains, self.init_scatter, self.seed)
+        init = start_points(scatter_start, self.chains, self.init_scatter, self.seed, interval_coordinates(program))
         t1 = time.perf_counter()
-        samples, stats = self._run_backend(program, init, matrix)
+        samples, stats = self._run_backend(program, init, matrix, self._settings(adapt, warmup))
         t_sample = time.perf_counter() - t1
         if not np.all(np.isfinite(samples)):
             raise FitError("the sampler returned non-finite values")
         post = self._posterior(program, samples, stats, {
             "map_seconds": t_map, "sampling_seconds": t_sample, "start": start.source,
-            "mass_matrix": mass_matrix + ("+adapted" if self.adapt_mass_matrix else ""),
+            "mass_matrix": mass_matrix + ("+adapted" if adapt else ""), "warmup_run": warmup,
+            "start_notes": json.dumps(list(start.notes)), "start_at_limit": json.dumps(list(start.at_limit)),
         })
         post.issues = diagnose(post, self.min_ess, self.max_tree_depth)
         if self.write_back:
@@ -213,26 +229,33 @@ class _Sampler:
 
         Per pixel when draws × pixels ≤ ``pointwise_limit`` (a render per draw);
         otherwise the total, without rendering: log L = lp − log prior − log-Jacobian.
+        Batches are of one size (the last one padded), so each function compiles once.
         """
-        import jax
+        from .. import structure
 
         n = flat.shape[0]
         pointwise = n * program.n_pixels <= self.pointwise_limit
+        batch = max(1, min(n, 2_000_000 // max(program.n_pixels, 1)))
         with backend.using("jax", device=self.device):
-            derived_fn = jax.jit(jax.vmap(program.derived))
-            rest_fn = jax.jit(jax.vmap(lambda u: program.log_prior(u) + program.free.log_abs_det_jacobian(u)))
-            ll_fn = jax.jit(jax.vmap(program.pointwise_log_likelihood)) if pointwise else None
-            batch = max(1, min(n, 2_000_000 // max(program.n_pixels, 1)))
+            derived = program.lower("derived")
+            derived_fn = structure.compiled(derived, "vmap_value")
+            if pointwise:
+                ll_low = program.lower("pointwise_log_likelihood")
+            else:
+                ll_low = program.lower("log_prior_and_jacobian")
+            ll_fn = structure.compiled(ll_low, "vmap_value")
             derived_parts, ll_parts = [], []
             for i in range(0, n, batch):
                 chunk = flat[i:i + batch]
-                derived_parts.append({k: np.asarray(v) for k, v in derived_fn(chunk).items()})
-                if pointwise:
-                    ll_parts.append(np.asarray(ll_fn(chunk)))
-                else:
-                    ll_parts.append(lp[i:i + batch] - np.asarray(rest_fn(chunk)))
-        derived = {k: np.concatenate([p[k] for p in derived_parts]) for k in derived_parts[0]}
-        return derived, np.concatenate(ll_parts)
+                size = chunk.shape[0]
+                if size < batch:
+                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - size, axis=0)])
+                derived_parts.append({k: np.asarray(v)[:size] for k, v in derived_fn(derived.params, chunk).items()})
+                values = np.asarray(ll_fn(ll_low.params, chunk))[:size]
+                ll_parts.append(values if pointwise else lp[i:i + size] - values)
+        derived_out = {k: np.concatenate([p[k] for p in derived_parts]) for k in derived_parts[0]} \
+            if derived_parts and derived_parts[0] else {}
+        return derived_out, np.concatenate(ll_parts)
 
 
 def write_back(model: Model, program: Program, post: Posterior) -> None:

@@ -40,6 +40,12 @@ class Start:
     inverse_mass_matrix: np.ndarray
     source: str
     message: str = ""
+    #: the curvature at the start cannot be trusted: the sampler should adapt the mass matrix
+    adapt: bool = False
+    #: why (empty when the start is sound)
+    notes: tuple[str, ...] = ()
+    #: parameters whose mode sits at a limit of their support
+    at_limit: tuple[str, ...] = ()
 
 
 def is_fitted(model: Model) -> bool:
@@ -105,15 +111,16 @@ def laplace_inverse_mass(program: Program, u: np.ndarray, fallback: np.ndarray |
     """The Laplace covariance at ``u`` (k × k numpy) for the inverse mass matrix.
 
     The fit's Gauss–Newton covariance (``fallback``) when it is given and
-    positive definite (no extra compilation); otherwise the inverse exact
-    Hessian of ``−log_density``, its eigenvalues floored if it is not
-    positive definite.
+    positive definite; otherwise the inverse exact Hessian of ``−log_density``
+    (compiled once per structure), its eigenvalues floored if it is not
+    positive definite or ill-conditioned (a warning says so).
 
     Returns
     -------
     (matrix, source) with source "fit covariance", "hessian" or "floored hessian".
     """
-    import jax
+    from .. import structure
+    from .mode import inverse_mass
 
     if fallback is not None and fallback.shape == (u.size, u.size) and np.all(np.isfinite(fallback)):
         try:
@@ -121,43 +128,92 @@ def laplace_inverse_mass(program: Program, u: np.ndarray, fallback: np.ndarray |
             return _symmetric(fallback), "fit covariance"
         except np.linalg.LinAlgError:
             pass
-
-    with backend.using("jax"):
-        hessian = np.asarray(jax.hessian(lambda v: -program.log_density(v))(np.asarray(u, dtype=np.float64)))
-    hessian = 0.5 * (hessian + hessian.T)
+    lowered = program.lower("log_density")
+    hessian = -np.asarray(structure.compiled(lowered, "hessian")(lowered.params, np.asarray(u, dtype=np.float64)))
     if not np.all(np.isfinite(hessian)):
         raise FitError("the Hessian of the log-density at the start point is not finite")
-    eigval, eigvec = np.linalg.eigh(hessian)
-    if eigval.min() > 1e-12 * max(eigval.max(), 1e-300):
-        return _symmetric(eigvec @ np.diag(1.0 / eigval) @ eigvec.T), "hessian"
-    floor = 1e-6 * max(abs(eigval).max(), 1e-12)
-    fixed = np.maximum(np.abs(eigval), floor)
-    warnings.warn(
-        "the Hessian at the start point is not positive definite (not at a mode?); "
-        "its eigenvalues were floored to build the mass matrix",
-        SamplingWarning,
-        stacklevel=3,
-    )
-    return _symmetric(eigvec @ np.diag(1.0 / fixed) @ eigvec.T), "floored hessian"
+    matrix, reliable, reason = inverse_mass(hessian)
+    if reliable:
+        return _symmetric(matrix), "hessian"
+    warnings.warn(f"{reason} at the start point (not at a mode?); its eigenvalues were floored to build the "
+                  "mass matrix", SamplingWarning, stacklevel=3)
+    return _symmetric(matrix), "floored hessian"
 
 
 def _symmetric(m: np.ndarray) -> np.ndarray:
     return 0.5 * (m + m.T)
 
 
-def start_points(start: Start, chains: int, scatter: float, seed: int) -> np.ndarray:
-    """``chains`` start vectors: the MAP plus ``scatter`` × a draw from the Laplace approximation."""
+def interval_coordinates(program: Program) -> np.ndarray:
+    """Boolean mask of the vector's elements whose transform maps onto a bounded interval."""
+    parts = [np.full(int(np.prod(param.shape)) if param.shape else 1, param.transform.kind == "interval")
+             for _, param in program.free.entries]
+    return np.concatenate(parts)
+
+
+def start_points(start: Start, chains: int, scatter: float, seed: int,
+                 interval: np.ndarray | None = None) -> np.ndarray:
+    """``chains`` start vectors: the start plus ``scatter`` × a draw from the Laplace approximation.
+
+    Interval-bounded coordinates (``interval``) are kept away from their limits
+    (|u| ≤ :data:`~bayesphot.infer.mode.PULL_BACK`), where the density is flat in ``u``.
+    """
+    from .mode import pull_back
+
     rng = np.random.default_rng(seed)
     chol = np.linalg.cholesky(start.inverse_mass_matrix)
     noise = rng.standard_normal((chains, start.u.size)) @ chol.T
-    return start.u[None, :] + scatter * noise
+    points = start.u[None, :] + scatter * noise
+    return points if interval is None else pull_back(points, interval)
 
 
-def prepare(model: Model, program: Program, fit: Any = "auto") -> Start:
-    """MAP (fitting if needed) and the Laplace inverse mass matrix at it."""
+def prepare(model: Model, program: Program, fit: Any = "auto", refine: bool = True) -> Start:
+    """MAP (fitting if needed), then the mode of the sampled density and the Laplace matrix there.
+
+    Parameters
+    ----------
+    model, program
+    fit : "auto", True or False
+        See :func:`find_map`.
+    refine : bool
+        Move from the MAP to the mode of ``log_density`` (Jacobian included;
+        :func:`bayesphot.infer.mode.refine_mode`) and use the inverse exact
+        Hessian there (default).  False: the MAP and the fit's covariance
+        (or the Hessian at the MAP), as before.
+
+    Returns
+    -------
+    Start
+        ``adapt`` is True (with ``notes`` saying why) when the curvature at the
+        start cannot be trusted: a mode at a limit, an ill-conditioned or
+        indefinite Hessian, or a refinement that did not converge.
+    """
+    from .mode import AT_LIMIT, inverse_mass, refine_mode
+
     u, cov, message = find_map(model, program, fit)
-    matrix, source = laplace_inverse_mass(program, u, cov)
-    return Start(u=u, inverse_mass_matrix=matrix, source=source, message=message)
+    if not refine:
+        matrix, source = laplace_inverse_mass(program, u, cov)
+        return Start(u=u, inverse_mass_matrix=matrix, source=source, message=message)
+    interval = interval_coordinates(program)
+    mode = refine_mode(program.lower("log_density"), u, interval)
+    if not (np.all(np.isfinite(mode.u)) and np.isfinite(mode.potential)):
+        matrix, source = laplace_inverse_mass(program, u, cov)
+        return Start(u=u, inverse_mass_matrix=matrix, source=source, message=message, adapt=True,
+                     notes=("the refinement to the mode of the sampled density failed (non-finite)",))
+    matrix, reliable, reason = inverse_mass(mode.hessian)
+    notes: list[str] = []
+    if not reliable:
+        notes.append(reason)
+    if not bool(mode.converged):
+        notes.append(f"the mode search did not converge in {int(mode.iterations)} Newton steps")
+    labels = program.free.labels()
+    at_limit = tuple(labels[i] for i in np.flatnonzero(interval & (np.abs(mode.u) > AT_LIMIT)))
+    if at_limit:
+        notes.append("the mode sits at a limit of " + ", ".join(at_limit))
+    return Start(u=mode.u, inverse_mass_matrix=_symmetric(matrix),
+                 source="mode of the sampled density, exact Hessian", message=message,
+                 adapt=bool(notes), notes=tuple(notes), at_limit=at_limit)
 
 
-__all__ = ["SamplingWarning", "Start", "find_map", "is_fitted", "laplace_inverse_mass", "prepare", "start_points"]
+__all__ = ["SamplingWarning", "Start", "find_map", "interval_coordinates", "is_fitted", "laplace_inverse_mass",
+           "prepare", "start_points"]
