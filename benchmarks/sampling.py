@@ -11,6 +11,16 @@ sky, Gaussian noise) is sampled by
 * ``pysersic``: pysersic's ``FitSingle.sample`` (numpyro NUTS, its own priors from
   ``autoprior`` and its default adaptation), when pysersic is installed.
 
+* ``bayesphot``: what a user runs on a *fresh* model object — ``bp.fit.LM`` then
+  ``bp.infer.NUTS`` with its defaults — timed end to end (fit, compilation, start,
+  warm-up, sampling);
+* ``handwritten-numpyro``: the model a user would write by hand in numpyro
+  (centre-sampled pixels, numpyro's default diagonal adaptation; ``benchmarks/handwritten.py``).
+
+``--stamps 1 100 1000`` adds the catalog engine: that many independent 64 × 64 Sérsic + sky
+stamps sampled by ``bp.infer.NUTS([...])`` as one vectorised program (4 chains × 500 draws by
+default), reported as objects per hour with the fraction whose r̂ ≤ 1.01.
+
 For each: the minimum bulk ESS over the model parameters divided by the sampler's
 wall time *including compilation and warm-up* (the MAP fit, shared by the bayesphot
 runs, is reported separately), mean tree depth, divergences, and the ratio of
@@ -20,7 +30,9 @@ Usage::
 
     python benchmarks/sampling.py                          # CPU, 128 x 128
     python benchmarks/sampling.py --device cuda --size 512
-    python benchmarks/sampling.py --skip pyro pysersic --draws 1000
+    python benchmarks/sampling.py --skip pyro-laplace pysersic --draws 1000
+    python benchmarks/sampling.py --size 64 --no-psf --warmup 500 --draws 500 --only bayesphot handwritten-numpyro
+    python benchmarks/sampling.py --only none --stamps 1 100 1000
 
 Results: a table on stdout and JSON in ``benchmarks/results/sampling.json``.
 """
@@ -37,15 +49,16 @@ from typing import Any
 
 import numpy as np
 
+CONFIGS = ("bayesphot", "handwritten-numpyro", "numpyro-laplace", "numpyro-diagonal", "pyro-laplace", "pysersic")
 TRUTH = {"q": 0.6, "PA": 1.0, "n": 2.0, "Re": 12.0, "Ie": 20.0}
 SKY, NOISE = 5.0, 2.0
 
 
-def simulate(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def simulate(size: int, seed: int = 0, use_psf: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     import bayesphot as bp
 
-    psf = gaussian_psf()
-    blank = bp.TargetImage(np.zeros((size, size)), psf=bp.PSFImage(psf))
+    psf = gaussian_psf() if use_psf else None
+    blank = bp.TargetImage(np.zeros((size, size)), psf=None if psf is None else bp.PSFImage(psf))
     c = (size - 1) / 2.0
     image = np.asarray(bp.Model("t", "sersic galaxy model", target=blank, x=c + 0.3, y=c - 0.2, **TRUTH).render())
     rng = np.random.default_rng(seed)
@@ -59,10 +72,11 @@ def gaussian_psf(size: int = 15, sigma: float = 1.5) -> np.ndarray:
     return kernel / kernel.sum()
 
 
-def build(data: np.ndarray, psf: np.ndarray) -> Any:
+def build(data: np.ndarray, psf: np.ndarray | None) -> Any:
     import bayesphot as bp
 
-    target = bp.TargetImage(data, variance=np.full(data.shape, NOISE**2), psf=bp.PSFImage(psf))
+    target = bp.TargetImage(data, variance=np.full(data.shape, NOISE**2),
+                            psf=None if psf is None else bp.PSFImage(psf))
     sky = bp.Model("sky", "flat sky model", target=target)
     gal = bp.Model("gal", "sersic galaxy model", target=target)
     group = bp.Model("g", "group", models=[sky, gal], target=target)
@@ -103,6 +117,99 @@ def run_bayesphot(name: str, data: np.ndarray, psf: np.ndarray, fitted: dict, ar
         "means": {n: float(post.mean(n)) for n in names}, "sds": {n: float(post.sd(n)) for n in names},
         "issues": post.issues,
     }
+
+
+def gradient_seconds(program: Any, repeats: int = 20) -> float:
+    """Median wall time of one compiled value-and-gradient of the program's log-density."""
+    import jax
+
+    from bayesphot import structure
+
+    lowered = program.lower("log_density")
+    fn = structure.compiled(lowered, "value_and_grad")
+    u = jax.numpy.asarray(program.free.unconstrained())
+    jax.block_until_ready(fn(lowered.params, u))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(lowered.params, u))
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def run_fresh(data: np.ndarray, psf: np.ndarray | None, args: argparse.Namespace) -> dict:
+    """LM then NUTS with defaults on a fresh model object, timed end to end."""
+    import arviz as az
+
+    import bayesphot as bp
+
+    t0 = time.perf_counter()
+    group = build(data, psf)
+    bp.fit.LM(group).fit()
+    t_lm = time.perf_counter() - t0
+    sampler = bp.infer.NUTS(group, chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
+                            device=args.device, progress=args.progress)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = sampler.run()
+    wall = time.perf_counter() - t0
+    names = post.names
+    ess = az.ess(post.idata, var_names=names, method="bulk")
+    min_ess = min(float(np.min(ess[n].values)) for n in names)
+    stats = post.idata.sample_stats
+    grad_s = gradient_seconds(sampler.program)
+    evaluations = int(post.attrs.get("gradient_evaluations", -1))
+    sampling = float(post.attrs["sampling_seconds"])
+    return {
+        "config": "bayesphot", "backend": "numpyro (bayesphot, fresh object, LM + NUTS)", "chains": args.chains,
+        "warmup": args.warmup, "draws": args.draws, "wall_s": wall, "start_s": t_lm + float(post.attrs["map_seconds"]),
+        "min_bulk_ess": min_ess, "ess_per_s": min_ess / wall,
+        "worst": min(names, key=lambda n: float(np.min(ess[n].values))),
+        "mean_tree_depth": float(stats["tree_depth"].mean()), "mean_steps": float(stats["n_steps"].mean()),
+        "divergences": int(stats["diverging"].sum()), "gradient_seconds": grad_s,
+        "gradient_evaluations": evaluations, "sampling_s": sampling,
+        "sampling_over_gradients": sampling / max(evaluations * grad_s, 1e-12),
+        "means": {n: float(post.mean(n)) for n in names}, "sds": {n: float(post.sd(n)) for n in names},
+        "issues": post.issues,
+    }
+
+
+def stamp(seed: int, size: int = 64) -> Any:
+    """One simulated 64² Sérsic + sky stamp (truth drawn per seed) and its initialised group."""
+    import bayesphot as bp
+
+    rng = np.random.default_rng(seed)
+    truth = {"q": rng.uniform(0.4, 0.95), "PA": rng.uniform(0, np.pi), "n": rng.uniform(0.8, 3.0),
+             "Re": rng.uniform(2.5, 5.0), "Ie": rng.uniform(5.0, 15.0)}
+    c = (size - 1) / 2.0
+    blank = bp.TargetImage(np.zeros((size, size)))
+    image = np.asarray(bp.Model("t", "sersic galaxy model", target=blank, x=c + rng.uniform(-1, 1),
+                                y=c + rng.uniform(-1, 1), **truth).render())
+    data = image + SKY + rng.normal(0.0, NOISE, image.shape)
+    return build(data, None)
+
+
+def run_stamps(count: int, args: argparse.Namespace) -> dict:
+    """``count`` stamps sampled as one vectorised program; objects per hour."""
+    import arviz as az
+
+    import bayesphot as bp
+
+    groups = [stamp(1000 + i) for i in range(count)]
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        posts = bp.infer.NUTS(groups, chains=args.stamp_chains, warmup=args.stamp_warmup, draws=args.stamp_draws,
+                              seed=args.seed, device=args.device, progress=args.progress).run()
+    wall = time.perf_counter() - t0
+    rhat = np.array([max(float(np.max(az.rhat(p.idata, var_names=p.names)[n].values)) for n in p.names)
+                     for p in posts])
+    ess = np.array([min(float(np.min(az.ess(p.idata, var_names=p.names, method="bulk")[n].values))
+                        for n in p.names) for p in posts])
+    return {"stamps": count, "chains": args.stamp_chains, "warmup": args.stamp_warmup, "draws": args.stamp_draws,
+            "wall_s": wall, "objects_per_hour": 3600.0 * count / wall,
+            "fraction_rhat_ok": float(np.mean(rhat <= 1.01)), "median_min_ess": float(np.median(ess)),
+            "fraction_flagged": float(np.mean([bool(p.issues) for p in posts]))}
 
 
 def run_pysersic(data: np.ndarray, psf: np.ndarray, args: argparse.Namespace) -> dict | None:
@@ -148,7 +255,13 @@ def main() -> None:
     parser.add_argument("--pyro-draws", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    parser.add_argument("--skip", nargs="*", default=[], help="configs to skip: pyro, pysersic, diagonal")
+    parser.add_argument("--skip", nargs="*", default=[], help=f"configs to skip (exact names): {', '.join(CONFIGS)}")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these configs ('none': no single-image run)")
+    parser.add_argument("--no-psf", action="store_true", help="no PSF (the hand-written baseline's simplest case)")
+    parser.add_argument("--stamps", nargs="*", type=int, default=[], help="numbers of 64² stamps for objects/hour")
+    parser.add_argument("--stamp-chains", type=int, default=4)
+    parser.add_argument("--stamp-warmup", type=int, default=200)
+    parser.add_argument("--stamp-draws", type=int, default=500)
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sampling.json"))
     args = parser.parse_args()
@@ -157,49 +270,84 @@ def main() -> None:
 
     import bayesphot as bp
 
-    data, psf = simulate(args.size, args.seed)
-    group = build(data, psf)
-    t0 = time.perf_counter()
-    fit = bp.fit.LM(group).fit()
-    map_seconds = time.perf_counter() - t0
-    fitted = {k: (np.asarray(p.value), np.asarray(p.uncertainty)) for k, p in group.parameters.items()}
-    print(f"MAP: {fit.message} in {map_seconds:.1f} s")
-
+    unknown = sorted(set(args.skip) | set(args.only or []) - set(CONFIGS) - {"none"})
+    if unknown:
+        parser.error(f"unknown configs {unknown}; choose from {', '.join(CONFIGS)}")
+    wanted = [c for c in CONFIGS if c not in args.skip and (args.only is None or c in args.only)]
+    data, psf = simulate(args.size, args.seed, use_psf=not args.no_psf)
     results = []
-    configs = ["numpyro-laplace", "numpyro-diagonal", "pyro-laplace"]
-    for name in configs:
-        if any(s in name for s in args.skip):
-            continue
+    map_seconds = float("nan")
+    if "bayesphot" in wanted:
+        print("running bayesphot (fresh object: LM + NUTS) ...", flush=True)
+        results.append(run_fresh(data, psf, args))
+        print(f"  {results[-1]['wall_s']:.1f} s, min ESS {results[-1]['min_bulk_ess']:.0f}", flush=True)
+    if "handwritten-numpyro" in wanted:
+        import handwritten
+
+        print("running handwritten-numpyro ...", flush=True)
+        results.append(handwritten.run(data, NOISE, psf, args.warmup, args.draws, args.chains, args.seed))
+        print(f"  {results[-1]['wall_s']:.1f} s, min ESS {results[-1]['min_bulk_ess']:.0f}", flush=True)
+    shared = [c for c in ("numpyro-laplace", "numpyro-diagonal", "pyro-laplace") if c in wanted]
+    if shared:
+        group = build(data, psf)
+        t0 = time.perf_counter()
+        fit = bp.fit.LM(group).fit()
+        map_seconds = time.perf_counter() - t0
+        fitted = {k: (np.asarray(p.value), np.asarray(p.uncertainty)) for k, p in group.parameters.items()}
+        print(f"MAP: {fit.message} in {map_seconds:.1f} s")
+    for name in shared:
         print(f"running {name} ...", flush=True)
         results.append(run_bayesphot(name, data, psf, fitted, args))
         print(f"  {results[-1]['wall_s']:.1f} s, min ESS {results[-1]['min_bulk_ess']:.0f}", flush=True)
-    if "pysersic" not in args.skip:
+    if "pysersic" in wanted:
         print("running pysersic ...", flush=True)
         ps = run_pysersic(data, psf, args)
         if ps is None:
             print("  pysersic is not installed: skipped")
         else:
             results.append(ps)
+    stamps = []
+    for count in args.stamps:
+        print(f"running {count} stamps ...", flush=True)
+        stamps.append(run_stamps(count, args))
+        print(f"  {stamps[-1]['wall_s']:.1f} s: {stamps[-1]['objects_per_hour']:.0f} objects/hour", flush=True)
     by = {r["config"]: r for r in results}
     for r in results:
         if "numpyro-diagonal" in by:
             r["ratio_vs_diagonal"] = r["ess_per_s"] / by["numpyro-diagonal"]["ess_per_s"]
         if "pysersic" in by:
             r["ratio_vs_pysersic"] = r["ess_per_s"] / by["pysersic"]["ess_per_s"]
-    print(f"\n{args.size}x{args.size} Sérsic + PSF + sky on {args.device or 'default device'}; "
-          f"MAP {map_seconds:.1f} s (not in the wall times)")
+    for r in results:
+        if "handwritten-numpyro" in by:
+            r["ratio_vs_handwritten"] = r["ess_per_s"] / by["handwritten-numpyro"]["ess_per_s"]
+    print(f"\n{args.size}x{args.size} Sérsic + {'' if args.no_psf else 'PSF + '}sky on "
+          f"{args.device or 'default device'}; shared MAP {map_seconds:.1f} s (not in those wall times; "
+          "'bayesphot' includes its own LM)")
     head = (f"{'config':18s} {'chains':>6s} {'warm+draws':>10s} {'wall s':>8s} {'min ESS':>8s} {'ESS/s':>8s} "
-            f"{'depth':>6s} {'div':>4s} {'vs diag':>8s} {'vs pysersic':>11s}")
+            f"{'depth':>6s} {'div':>4s} {'vs diag':>8s} {'vs hand':>8s} {'vs pysersic':>11s}")
     print(head)
     for r in results:
         print(f"{r['config']:18s} {r['chains']:6d} {str(r['warmup']) + '+' + str(r['draws']):>10s} "
               f"{r['wall_s']:8.1f} {r['min_bulk_ess']:8.0f} {r['ess_per_s']:8.3f} {r['mean_tree_depth']:6.2f} "
               f"{r['divergences']:4d} {r.get('ratio_vs_diagonal', float('nan')):8.2f} "
+              f"{r.get('ratio_vs_handwritten', float('nan')):8.2f} "
               f"{r.get('ratio_vs_pysersic', float('nan')):11.2f}")
+    for r in results:
+        if "sampling_over_gradients" in r:
+            print(f"{r['config']}: sampling {r['sampling_s']:.2f} s for {r['gradient_evaluations']} gradients of "
+                  f"{1e3 * r['gradient_seconds']:.3f} ms: {r['sampling_over_gradients']:.2f}× their product")
+    if stamps:
+        print(f"\n{'stamps':>6s} {'chains':>6s} {'warm+draws':>10s} {'wall s':>8s} {'objects/h':>10s} "
+              f"{'r̂≤1.01':>7s} {'med ESS':>8s} {'flagged':>7s}")
+        for st in stamps:
+            print(f"{st['stamps']:6d} {st['chains']:6d} {str(st['warmup']) + '+' + str(st['draws']):>10s} "
+                  f"{st['wall_s']:8.1f} {st['objects_per_hour']:10.0f} {st['fraction_rhat_ok']:7.2f} "
+                  f"{st['median_min_ess']:8.0f} {st['fraction_flagged']:7.2f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"size": args.size, "device": args.device or "auto", "machine": platform.platform(),
-                               "map_seconds": map_seconds, "truth": TRUTH, "results": results}, indent=1,
+                               "map_seconds": map_seconds, "truth": TRUTH, "psf": not args.no_psf,
+                               "results": results, "stamps": stamps}, indent=1,
                               default=float))
     print(f"written {out}")
 

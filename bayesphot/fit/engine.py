@@ -128,7 +128,10 @@ class LeafEngine:
             chunk_size = max(1, int(max_memory // per_column))
         self.chunk_size = int(min(max(chunk_size, 1), max(self.size, 1)))
         key = (_structure_key(model, self.shared), self.chunk_size)
-        if self.shared:
+        if backend.current().name == "jax":
+            # traced per object (cheap), compiled once per structure (bayesphot.structure)
+            self._value_fn, self._jac_fn = self._compile()
+        elif self.shared:
             if key not in _SHARED:
                 _SHARED[key] = self._compile()
                 while len(_SHARED) > _SHARED_MAX:
@@ -141,8 +144,7 @@ class LeafEngine:
                 store.clear()  # the model changed structure: older compilations are stale
                 store[key] = self._compile()
             self._value_fn, self._jac_fn = store[key]
-        s = model.target.pixelscale
-        self._shift = np.array([self.window.xmin * s, self.window.ymin * s]) if self.shared else np.zeros(2)
+        self._shift = self._shift_value()
 
     def _render_pixels(self) -> int:
         rows, cols = self.render_shape
@@ -173,18 +175,44 @@ class LeafEngine:
                 values["y"] = values["y"] - shift[1]
             return model.sample_image(values)
 
+        def directional(c: Any, u: Any, basis: Any, fixed: dict[str, Any], shift: Any) -> Any:
+            return image(u + basis @ c, fixed, shift)
+
+        if be.name == "jax":
+            return self._lowered(image, directional)
         value_fn = be.jit(image)
         if free is None:
             return value_fn, None
         if self.chunk_size >= self.size:
             jac = be.jacfwd(image)
             return value_fn, be.jit(jac)
-
-        def directional(c: Any, u: Any, basis: Any, fixed: dict[str, Any], shift: Any) -> Any:
-            return image(u + basis @ c, fixed, shift)
-
         jac_c = be.jacfwd(directional)
         return value_fn, be.jit(jac_c)
+
+    def _lowered(self, image: Callable, directional: Callable) -> tuple[Callable, Callable | None]:
+        """JAX: the image and Jacobian functions lowered by structure (numbers as arguments)."""
+        from .. import structure
+
+        be = backend.current()
+        u0 = be.asarray(np.zeros(max(self.size, 0)) if self.free is None else self.free.unconstrained())
+        fixed, shift = self._fixed(), be.asarray(self._shift_value())
+        lowered = structure.lower(image, u0, fixed, shift)
+        value = structure.compiled(lowered, "value")
+        value_fn = lambda *args: value(lowered.params, *args)
+        if self.free is None:
+            return value_fn, None
+        if self.chunk_size >= self.size:
+            jac = structure.compiled(lowered, "jacfwd")
+            return value_fn, lambda *args: jac(lowered.params, *args)
+        c0 = be.asarray(np.zeros(self.chunk_size))
+        basis = be.asarray(np.zeros((self.size, self.chunk_size)))
+        lowered_c = structure.lower(directional, c0, u0, basis, fixed, shift)
+        jac_c = structure.compiled(lowered_c, "jacfwd")
+        return value_fn, lambda *args: jac_c(lowered_c.params, *args)
+
+    def _shift_value(self) -> np.ndarray:
+        s = self.model.target.pixelscale
+        return np.array([self.window.xmin * s, self.window.ymin * s]) if self.shared else np.zeros(2)
 
     def _fixed(self) -> dict[str, Any]:
         be = backend.current()

@@ -75,10 +75,20 @@ class Problem:
         self.has_prior = any(p.prior is not None for _, p in self.free.entries)
         if self.has_prior:
             be = backend.current()
-            lp = self.program.log_prior
-            self._lp = be.jit(lp)
-            self._lp_grad = be.jit(be.grad(lp))
-            self._lp_hess = be.jit(be.jacfwd(be.grad(lp)))
+            if be.name == "jax":  # compiled once per structure, shared by every model of this shape
+                from .. import structure
+
+                lowered = self.program.lower("log_prior")
+                value, grad = structure.compiled(lowered, "value"), structure.compiled(lowered, "grad")
+                hess = structure.compiled(lowered, "hessian")
+                self._lp = lambda u: value(lowered.params, u)
+                self._lp_grad = lambda u: grad(lowered.params, u)
+                self._lp_hess = lambda u: hess(lowered.params, u)
+            else:
+                lp = self.program.log_prior
+                self._lp = be.jit(lp)
+                self._lp_grad = be.jit(be.grad(lp))
+                self._lp_hess = be.jit(be.jacfwd(be.grad(lp)))
 
     def set_offset(self, offset: np.ndarray | None) -> None:
         """Replace the fixed image added to the model (window-shaped, flux per pixel)."""
@@ -232,9 +242,13 @@ class LM:
         self.problem = problem
 
     # ------------------------------------------------------------ helpers
-    def _state(self, u: np.ndarray) -> _State:
+    def _state(self, u: np.ndarray, mu: np.ndarray | None = None) -> _State:
+        """The state at ``u``; ``mu`` (the model at ``u``, when just computed) is not rendered again."""
         pb = self.problem
-        mu, jac = pb.linearize(u)
+        if mu is None:
+            mu, jac = pb.linearize(u)
+        else:
+            jac = pb.engine.jacobian(u)[pb.index]
         chi2 = pb.fit_statistic(mu)
         return _State(u, mu, jac, chi2, chi2 + pb.prior_penalty(u))
 
@@ -276,7 +290,7 @@ class LM:
                 accepted = bool(np.isfinite(obj_new) and actual > 0 and rho > 1e-4)
                 new_state = None
                 if accepted:
-                    new_state = self._state(u_new)
+                    new_state = self._state(u_new, mu_new)
                     if not np.all(np.isfinite(new_state.jac)):
                         accepted = False  # e.g. a profile parameter driven to where its derivative is undefined
                 history.append({"chi2": chi2_new, "lambda": lam, "accepted": accepted})
@@ -349,6 +363,8 @@ class LM:
                 iterations += trial[3]
                 if trial[0].objective < state.objective - 1e-9 * max(abs(state.objective), 1.0):
                     state, message, how = trial[0], trial[1], trial[2]
+                    if not pb.at_limit(state.u, u_start):
+                        break  # off the limit and better: further starts would repeat this descent
             limits = pb.at_limit(state.u, u_start)
         result = self._result(state, message, how, iterations, history, limits)
         result.wall_time = time.perf_counter() - t0

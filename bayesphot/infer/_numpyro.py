@@ -132,6 +132,8 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
         "step_size": kept["step_size"].astype(np.float64),
         "lp": -kept["potential_energy"].astype(np.float64),
         "acceptance_rate": kept["accept_prob"].astype(np.float64),
+        # leapfrog steps of the whole run, warm-up included (popped by the caller into the attributes)
+        "_gradient_evaluations": np.asarray(full["num_steps"].astype(np.int64).sum(axis=-1)),
     }
     return samples, stats
 

@@ -53,19 +53,18 @@ def _newton(evaluate: Callable, max_iter: int) -> Callable:
         def f(u: Any) -> Any:
             return -evaluate(params, u)
 
-        grad = jax.grad(f)
-        hess = jax.hessian(f)
-        f0 = f(u0)
+        def grad_twice(u: Any) -> tuple[Any, Any]:
+            g = jax.grad(f)(u)
+            return g, g
+
+        # Hessian and gradient in one forward-over-reverse pass (one copy of the graph)
+        curvature = jax.jacfwd(grad_twice, has_aux=True)
 
         def cond(state: tuple) -> Any:
-            _, _, _, it, done = state
-            return (~done) & (it < max_iter)
+            return (~state[-1]) & (state[-2] < max_iter)
 
         def body(state: tuple) -> tuple:
-            u, fu, lam, it, _ = state
-            g = grad(u)
-            h = hess(u)
-            h = 0.5 * (h + h.T)
+            u, fu, g, h, lam, it, _ = state
             scale = jnp.maximum(jnp.abs(jnp.diag(h)), 1e-12 * (1.0 + jnp.max(jnp.abs(jnp.diag(h)))))
             delta = -jnp.linalg.solve(h + lam * jnp.diag(scale), g)
             trial = u + delta
@@ -75,15 +74,17 @@ def _newton(evaluate: Callable, max_iter: int) -> Callable:
             # converged: the accepted step changed the potential by < 1e-9 (in units of log density)
             done = (ok & (decrease < 1e-9)) | (lam > 1e10)
             u_new = jnp.where(ok, trial, u)
+            h_new, g_new = curvature(u_new)
+            h_new = 0.5 * (h_new + h_new.T)
             f_new = jnp.where(ok, f_trial, fu)
             lam_new = jnp.where(ok, jnp.maximum(lam / 3.0, 1e-9), lam * 4.0)
-            return u_new, f_new, lam_new, it + 1, done
+            return u_new, f_new, g_new, h_new, lam_new, it + 1, done
 
         dtype = u0.dtype
-        state = (u0, f0, jnp.asarray(1e-3, dtype), jnp.asarray(0), jnp.asarray(False))
-        u, fu, lam, it, done = jax.lax.while_loop(cond, body, state)
-        h = hess(u)
-        return u, 0.5 * (h + h.T), fu, it, done & (lam <= 1e10)
+        h0, g0 = curvature(u0)
+        state = (u0, f(u0), g0, 0.5 * (h0 + h0.T), jnp.asarray(1e-3, dtype), jnp.asarray(0), jnp.asarray(False))
+        u, fu, _, h, lam, it, done = jax.lax.while_loop(cond, body, state)
+        return u, h, fu, it, done & (lam <= 1e10)
 
     return solve
 

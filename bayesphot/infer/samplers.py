@@ -20,7 +20,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,7 @@ class _Sampler:
 
     def __init__(
         self,
-        model: Model,
+        model: Model | Sequence[Model],
         *,
         backend: str = "numpyro",
         chains: int = 4,
@@ -99,12 +99,12 @@ class _Sampler:
         self.program: Program | None = None
 
     # -------------------------------------------------------------- pieces
-    def _priors(self) -> dict[str, Prior]:
+    def _priors(self, model: Model | None = None) -> dict[str, Prior]:
         option = self.priors_option
         if option is None or option == "none":
             return {}
         if option == "default":
-            return default_priors(self.model)
+            return default_priors(self.model if model is None else model)
         if isinstance(option, Mapping):
             return dict(option)
         raise FitError(f"priors must be 'default', None or a mapping, got {option!r}")
@@ -139,6 +139,10 @@ class _Sampler:
             MAP; "identity": start from the identity (then usually with
             ``adapt_mass_matrix=True``: numpyro's / pyro's own adaptation).
         """
+        if isinstance(self.model, list | tuple):
+            from .batch import sample_many
+
+            return sample_many(self, list(self.model), mass_matrix)
         model = self.model
         t0 = time.perf_counter()
         # the MAP and the Laplace matrix are found with the priors used for sampling
@@ -165,7 +169,9 @@ class _Sampler:
         t_sample = time.perf_counter() - t1
         if not np.all(np.isfinite(samples)):
             raise FitError("the sampler returned non-finite values")
+        evaluations = stats.pop("_gradient_evaluations", None)
         post = self._posterior(program, samples, stats, {
+            "gradient_evaluations": -1 if evaluations is None else int(np.sum(evaluations)),
             "map_seconds": t_map, "sampling_seconds": t_sample, "start": start.source,
             "mass_matrix": mass_matrix + ("+adapted" if adapt else ""), "warmup_run": warmup,
             "start_notes": json.dumps(list(start.notes)), "start_at_limit": json.dumps(list(start.at_limit)),
@@ -176,7 +182,7 @@ class _Sampler:
         return post
 
     def _posterior(self, program: Program, samples: np.ndarray, stats: dict[str, np.ndarray],
-                   info: dict[str, Any]) -> Posterior:
+                   info: dict[str, Any], start: Start | None = None) -> Posterior:
         chains, draws, k = samples.shape
         free = program.free
         posterior: dict[str, np.ndarray] = {}
@@ -212,11 +218,11 @@ class _Sampler:
         priors = {name: (None if p is None else p.to_dict()) for name, p in program.priors.items()}
         attrs = {
             "sampler": self.kernel.upper(), "backend": self.backend, "chains": chains, "warmup": self.warmup,
-            "draws": draws, "seed": self.seed, "likelihood": program.likelihood, "model": self.model.name,
+            "draws": draws, "seed": self.seed, "likelihood": program.likelihood, "model": program.model.name,
             "dense_mass": int(self.dense_mass), "adapt_mass_matrix": int(self.adapt_mass_matrix),
             "max_tree_depth": self.max_tree_depth, "parameters": json.dumps(free.names),
             "priors": json.dumps(priors), "cyclic": json.dumps(cyclic),
-            "map_u": json.dumps(self.start.u.tolist() if self.start else []),
+            "map_u": json.dumps((start or self.start).u.tolist() if (start or self.start) else []),
             "inference_library": self.backend,
         }
         attrs.update({key: (json.dumps(v) if isinstance(v, (list, dict)) else v) for key, v in info.items()})
@@ -271,8 +277,11 @@ class NUTS(_Sampler):
 
     Parameters
     ----------
-    model : Model
+    model : Model or list of Model
         Component or group model with a target; parameters set (``initialize()``).
+        A list of independent models is sampled as one vectorised program per
+        structure (numpyro; see :func:`bayesphot.infer.batch.sample_many`), and
+        ``run()`` returns a list of posteriors in the same order.
     backend : {"numpyro", "pyro"}
         numpyro (JAX, JIT-compiled; default) or pyro (torch).
     chains, warmup, draws : int

@@ -163,7 +163,9 @@ def start_points(start: Start, chains: int, scatter: float, seed: int,
     rng = np.random.default_rng(seed)
     chol = np.linalg.cholesky(start.inverse_mass_matrix)
     noise = rng.standard_normal((chains, start.u.size)) @ chol.T
-    points = start.u[None, :] + scatter * noise
+    # each displacement at most one unit of u (an e-fold of a log-scaled parameter): a floored,
+    # untrusted matrix must not throw chains far from the mode
+    points = start.u[None, :] + np.clip(scatter * noise, -1.0, 1.0)
     return points if interval is None else pull_back(points, interval)
 
 

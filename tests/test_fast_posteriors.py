@@ -1,0 +1,183 @@
+"""Compile once per structure, batched NUTS over many objects, and a sound start at a limit."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import arviz as az
+import numpy as np
+import pytest
+from test_infer_numpyro import linear_problem
+
+import bayesphot as bp
+from bayesphot import structure
+from bayesphot.infer import start as start_module
+from bayesphot.infer.mode import AT_LIMIT
+from bayesphot.program import Program
+from bayesphot.render import QuadratureConfig
+
+CHEAP = QuadratureConfig(block=0, mid_block=0)
+
+
+class CompileCounter:
+    """Counts XLA compilations (and persistent-cache loads) while active."""
+
+    def __init__(self) -> None:
+        import jax.monitoring
+
+        self.count = 0
+        self.active = False
+
+        def on_duration(event: str, duration: float, **kwargs: object) -> None:
+            if self.active and event == "/jax/core/compile/backend_compile_duration":
+                self.count += 1
+
+        def on_event(event: str, **kwargs: object) -> None:
+            if self.active and event == "/jax/compilation_cache/cache_hits":
+                self.count += 1
+
+        jax.monitoring.register_event_duration_secs_listener(on_duration)
+        jax.monitoring.register_event_listener(on_event)
+
+
+def stamp(seed: int, x: float, y: float, size: int = 16) -> bp.Model:
+    """A fresh target and a fresh sky + Sérsic group (new objects every call)."""
+    truth = {"x": x, "y": y, "q": 0.6, "PA": 0.4, "n": 1.5, "Re": 2.5, "Ie": 30.0}
+    blank = bp.TargetImage(np.zeros((size, size)))
+    image = np.asarray(bp.Model("t", "sersic galaxy model", target=blank, quadrature=CHEAP, **truth).render())
+    rng = np.random.default_rng(seed)
+    target = bp.TargetImage(5.0 + image + rng.normal(0.0, 2.0, image.shape), variance=np.full(image.shape, 4.0))
+    sky = bp.Model("sky", "flat sky model", target=target)
+    gal = bp.Model("gal", "sersic galaxy model", target=target, quadrature=CHEAP)
+    group = bp.Model("g", "group", models=[sky, gal], target=target)
+    group.initialize()
+    return group
+
+
+def test_second_model_of_the_same_structure_compiles_nothing() -> None:
+    counter = CompileCounter()
+    settings = {"chains": 2, "warmup": 30, "draws": 30, "progress": False}
+    first = stamp(1, 7.4, 8.2)
+    bp.fit.LM(first).fit()
+    bp.infer.NUTS(first, seed=1, **settings).run()
+
+    second = stamp(2, 8.3, 6.9)  # other data, other target object, other position and limits
+    counter.active = True
+    fit = bp.fit.LM(second).fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = bp.infer.NUTS(second, seed=2, **settings).run()
+    counter.active = False
+    assert fit.success
+    assert counter.count == 0
+    # and the shared code computed the second object's own numbers: its density equals a fresh, unshared trace
+    program = Program(second, priors=bp.priors.default_priors(second))
+    u = program.free.unconstrained()
+    lowered = program.lower("log_density")
+    assert float(lowered(u)) == pytest.approx(float(program.log_density(u)), rel=1e-12)
+    assert abs(post.mean("gal:x") - 8.3) < 5 * post.sd("gal:x")
+
+
+def test_lowering_separates_numbers_from_structure() -> None:
+    a, b = stamp(3, 7.0, 8.0), stamp(4, 9.5, 6.0)
+    pa, pb = Program(a), Program(b)
+    la, lb = pa.lower("log_density"), pb.lower("log_density")
+    assert la.key == lb.key
+    u = pb.free.unconstrained()
+    # b's numbers through the evaluator shared with a give b's density, not a's
+    assert float(la.evaluator()(lb.params, u)) == pytest.approx(float(pb.log_density(u)), rel=1e-12)
+    assert float(la(u)) != pytest.approx(float(lb(u)), rel=1e-6)
+    # another structure (a fixed parameter) gets another key
+    b["gal:n"].fixed = True
+    assert Program(b).lower("log_density").key != la.key
+
+
+def test_batched_nuts_recovers_exact_linear_gaussian_posteriors() -> None:
+    problems = [linear_problem(seed) for seed in (4, 5, 6)]
+    groups = [p[0] for p in problems]
+    posts = bp.infer.NUTS(groups, chains=2, warmup=300, draws=1500, seed=3, progress=False, priors=None).run()
+    assert len(posts) == 3
+    names = ["sky:I", "src:flux"]
+    for (group, mean, cov), post in zip(problems, posts, strict=True):
+        assert post.attrs["batched_objects"] == 3
+        mcse = az.mcse(post.idata, var_names=names)
+        for i, name in enumerate(names):
+            assert abs(post.mean(name) - mean[i]) < 4 * float(mcse[name]), name
+            assert post.sd(name) == pytest.approx(math.sqrt(cov[i, i]), rel=0.08), name
+            assert float(group[name].value) == pytest.approx(post.mean(name))  # written back
+        assert post.ok, post.issues
+    # the three objects differ (each used its own data)
+    assert len({round(p.mean("src:flux"), 3) for p in posts}) == 3
+
+
+def test_batched_nuts_rejects_a_repeated_object() -> None:
+    group = linear_problem(4)[0]
+    with pytest.raises(bp.errors.FitError, match="twice"):
+        bp.infer.NUTS([group, group], chains=1, warmup=10, draws=10, progress=False).run()
+
+
+def piled_up_at_limit() -> bp.Model:
+    """n = 4 at the upper limit of (0.5, 4): with this noise the MAP sits on the limit."""
+    truth = {"x": 7.4, "y": 8.2, "q": 0.6, "PA": 0.3, "n": 4.0, "Re": 2.0, "Ie": 10.0}
+    blank = bp.TargetImage(np.zeros((16, 16)))
+    image = np.asarray(bp.Model("t", "sersic galaxy model", target=blank, quadrature=CHEAP, **truth).render())
+    rng = np.random.default_rng(2)
+    target = bp.TargetImage(5.0 + image + rng.normal(0.0, 2.0, image.shape), variance=np.full(image.shape, 4.0))
+    sky = bp.Model("sky", "flat sky model", target=target)
+    gal = bp.Model("gal", "sersic galaxy model", target=target, quadrature=CHEAP)
+    group = bp.Model("g", "group", models=[sky, gal], target=target)
+    group["gal:n"].limits = (0.5, 4.0)
+    group.initialize()
+    return group
+
+
+def test_start_moves_off_a_limit_to_the_mode_of_the_sampled_density() -> None:
+    group = piled_up_at_limit()
+    fit = bp.fit.LM(group).fit()
+    assert "gal:n" in fit.at_limit  # the test has teeth: the MAP is on the limit
+    program = Program(group)
+    u_map = program.free.unconstrained()
+    i = program.free.names.index("gal:n")
+    assert u_map[i] > 15  # dn/du ≈ 0 there
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        old = start_module.prepare(group, program, fit=False, refine=False)
+    start = start_module.prepare(group, program, fit=False)
+    assert abs(start.u[i]) < AT_LIMIT
+    lowered = program.lower("log_density")
+    assert float(lowered(start.u)) > float(lowered(u_map)) + 5.0  # a far better point of the sampled density
+    assert np.linalg.cond(start.inverse_mass_matrix) < 1e6 < np.linalg.cond(old.inverse_mass_matrix)
+    assert not start.adapt and start.notes == ()
+    post = bp.infer.NUTS(group, chains=2, warmup=150, draws=200, seed=4, progress=False, priors=None,
+                         fit=False).run()
+    assert int(post.idata.sample_stats["diverging"].sum()) <= 4
+    rhat = az.rhat(post.idata, var_names=post.names)
+    assert max(float(rhat[n].values) for n in post.names) < 1.05
+    draws_n = post.draws("gal:n")
+    assert draws_n.max() <= 4.0 and np.mean(draws_n > 3.0) > 0.3  # mass piled towards the limit, inside it
+
+
+def test_a_start_whose_curvature_is_not_trusted_adapts_the_mass_matrix() -> None:
+    group = stamp(5, 7.4, 8.2)
+    program = Program(group)
+    start = start_module.Start(u=program.free.unconstrained(), inverse_mass_matrix=np.eye(program.free.size),
+                               source="test", adapt=True, notes=("the mode sits at a limit of gal:n",))
+    sampler = bp.infer.NUTS(group, chains=1, warmup=20, draws=20, progress=False, fit=False)
+    original = start_module.prepare
+    try:
+        bp.infer.samplers.prepare = lambda *args, **kwargs: start
+        with pytest.warns(bp.infer.SamplingWarning, match="adapted during a warm-up of 400"):
+            post = sampler.run()
+    finally:
+        bp.infer.samplers.prepare = original
+    assert post.attrs["mass_matrix"] == "laplace+adapted"
+    assert post.attrs["warmup_run"] == 400
+
+
+def test_structure_cache_directory_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BAYESPHOT_JAX_CACHE", "0")
+    assert structure.cache_directory() is None
+    monkeypatch.setenv("BAYESPHOT_JAX_CACHE", "1")
+    monkeypatch.setenv("BAYESPHOT_CACHE_DIR", "/tmp/bp-cache-test")
+    assert str(structure.cache_directory()) == "/tmp/bp-cache-test"
