@@ -7,33 +7,37 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..errors import ModelError
+
 
 @dataclass(frozen=True)
 class QuadratureConfig:
-    """How pixels are integrated.
+    """How pixels are integrated (see :func:`bayesphot.render.integrate_pixels`).
 
-    Every pixel gets a ``base_order`` × ``base_order`` Gauss–Legendre rule, or
-    with ``base_order = 0`` (the default) the midpoint rule corrected to sixth
-    order by finite differences (one evaluation per pixel; see ``render.pixels``).
-    A ``mid_block`` × ``mid_block`` patch around the profile centre, where
-    the profile changes on the pixel scale, is redone with a ``mid_order``
-    Gauss–Legendre rule.  A ``block`` × ``block`` patch at the very centre, where
-    the profile is steepest (the cusp of high-n Sérsics), is recomputed with a
-    rule graded geometrically towards the centre on each axis: ``levels``
-    sub-intervals shrinking by ``ratio`` with ``order`` Gauss–Legendre points
-    each, on both sides of the centre.  Such hp-graded rules integrate the
-    point singularity of r^α-type profiles with exponential convergence
-    (Schwab 1998, *p- and hp-Finite Element Methods*, ch. 4).
+    Three rules, blended so that the image is a smooth function of every
+    parameter wherever the profile centre sits relative to the pixel grid:
 
-    Defaults, measured against GalSim ``real_space`` (tight tolerances) for
-    Sérsic 0.5 ≤ n ≤ 6, q ∈ {1, 0.3}, 0.7 ≤ Re ≤ 8 px, centres on pixel
-    centres, corners and in between: max error ≤ ~1e-5 of the peak pixel
-    (budget 1e-4).  ``levels=8, order=7`` cut the cusp error of n = 6,
-    q = 0.3 twentyfold over ``levels=10, order=5`` at about the same cost;
-    ``mid_block=25`` keeps elongated low-n profiles (q ≥ 0.2, minor axis
-    narrower than 2 px) inside the Gauss–Legendre tier where the one-point
-    base rule would alias them.  Below q ≈ 0.2 with a sub-pixel minor axis
-    the budget needs a finer configuration.
+    * **base** — every pixel: with ``base_order = 0`` (the default) the midpoint
+      rule corrected to sixth order by finite differences (one evaluation per
+      pixel), else a ``base_order`` × ``base_order`` Gauss–Legendre rule.
+    * **near field** — the profile times a smooth window Ψ centred on the
+      profile centre (Ψ = 1 within ``mid_block // 2 − taper`` pixels, 0 beyond
+      ``mid_block // 2`` pixels, C∞ in between) is integrated with a
+      ``mid_order`` × ``mid_order`` Gauss–Legendre rule on the
+      ``mid_block`` × ``mid_block`` pixels around the centre; the base rule
+      sees only the profile times (1 − Ψ), which has no cusp.  The window moves
+      with the centre, so nothing switches as the centre crosses pixels.
+    * **cusp** — on the ``block`` × ``block`` pixels around the centre (0 or
+      3) each pixel is split at the point nearest the centre and each of its
+      four parts gets an ``order`` × ``order`` Gauss–Legendre rule after the
+      substitution t → t^``power``, which grades the nodes towards the
+      (near-)singular corner (a Duffy/power grading; Schwab 1998, *p- and
+      hp-Finite Element Methods*, ch. 4).  Its weight falls smoothly from 1
+      for pixels within ``blend`` pixel of the centre to 0 at one pixel, where
+      the near-field rule takes over, so the block may snap with the centre
+      without any jump.
+
+    ``mid_block = 0`` switches both refinements off (base rule only).
     """
 
     base_order: int = 0
@@ -41,8 +45,29 @@ class QuadratureConfig:
     levels: int = 8
     order: int = 7
     ratio: float = 0.25
-    mid_block: int = 25
-    mid_order: int = 6
+    blend: float = 0.4
+    mid_block: int = 9
+    mid_order: int = 4
+    taper: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.block not in (0, 3):
+            raise ModelError(f"QuadratureConfig.block must be 0 or 3, got {self.block}")
+        if self.mid_block and (self.mid_block % 2 == 0 or self.mid_block < 5):
+            raise ModelError(f"QuadratureConfig.mid_block must be 0 or an odd number ≥ 5, got {self.mid_block}")
+        if self.block and not self.mid_block:
+            raise ModelError("QuadratureConfig.block needs mid_block > 0 (the cusp rule blends into it)")
+        if self.mid_block and not 0.0 < self.taper < self.mid_block // 2:
+            raise ModelError(f"QuadratureConfig.taper must lie in (0, {self.mid_block // 2}), got {self.taper}")
+        if not 0.0 < self.blend < 1.0:
+            raise ModelError(f"QuadratureConfig.blend must lie in (0, 1), got {self.blend}")
+        if min(self.order, self.levels, self.mid_order) < 1 or not 0.0 < self.ratio < 1.0 or self.base_order < 0:
+            raise ModelError("QuadratureConfig orders and levels must be positive and ratio in (0, 1)")
+
+    @property
+    def window(self) -> float:
+        """Radius (pixels) beyond which the near-field window Ψ vanishes."""
+        return float(self.mid_block // 2)
 
 
 DEFAULT_QUADRATURE = QuadratureConfig()
