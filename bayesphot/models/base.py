@@ -43,6 +43,10 @@ class ParameterSpec:
                          description=self.description)
 
 
+#: automatic quadrature choices, by model type, PSF use, pixel step, extra state and rounded values
+_AUTO_CHOICES: dict[tuple, QuadratureConfig] = {}
+
+
 def pixel_grid(window: Window, pixelscale: float, oversampling: int = 1) -> PixelGrid:
     """Grid of (sub)pixel centres covering ``window`` (pixel (i, j) centred at x = j·s, y = i·s)."""
     step = pixelscale / oversampling
@@ -242,9 +246,7 @@ class Model:
 
     @quadrature.setter
     def quadrature(self, value: QuadratureConfig | str) -> None:
-        if isinstance(value, str) and value == "auto":
-            self._auto_choices: dict[tuple, QuadratureConfig] = {}
-        elif not isinstance(value, QuadratureConfig):
+        if not isinstance(value, QuadratureConfig) and not (isinstance(value, str) and value == "auto"):
             raise ModelError(f"quadrature must be a QuadratureConfig or 'auto', got {value!r}")
         self._quadrature = value
 
@@ -257,9 +259,10 @@ class Model:
             return DEFAULT_QUADRATURE
         psf = self.target.psf if self.psf_convolve else None
         step = self.target.pixelscale / (psf.oversampling if psf is not None else 1)
-        key = (step, *((name, tuple(float(f"{v:.2g}") for v in np.ravel(param.value)))
-                       for name, param in params.items() if name not in ("x", "y")))
-        if key not in self._auto_choices:
+        key = (type(self), self.psf_convolve, step, repr(self.extra_state()),
+               *((name, tuple(float(f"{v:.2g}") for v in np.ravel(param.value)))
+                 for name, param in params.items() if name not in ("x", "y")))
+        if key not in _AUTO_CHOICES:
             from ..render import choose_quadrature
 
             try:
@@ -269,12 +272,12 @@ class Model:
                 probe = None
             try:
                 p = self.prepare(self.parameter_arrays())
-                self._auto_choices[key] = choose_quadrature(lambda x, y: self.brightness(p, x, y),
+                _AUTO_CHOICES[key] = choose_quadrature(lambda x, y: self.brightness(p, x, y),
                                                             self.profile_center(p), step)
             finally:
                 if probe is not None:
                     probe.__exit__(None, None, None)
-        return self._auto_choices[key]
+        return _AUTO_CHOICES[key]
 
     def brightness(self, p: Mapping[str, Array], x: Array, y: Array) -> Array:  # pragma: no cover
         """Surface brightness (flux/arcsec²) at sky points (x, y) in arcsec."""
