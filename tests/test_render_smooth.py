@@ -24,6 +24,7 @@ by 77 in log L at x = 15.500 (a pixel boundary) where the gradient explains ~5
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,11 +44,12 @@ def gaussian_psf() -> np.ndarray:
     return psf / psf.sum()
 
 
-def loglik_function(name: str, dtype: str, n: float, re: float, psf: bool, param: str) -> Callable:
+def loglik_function(name: str, dtype: str, n: float, re: float, psf: bool, param: str,
+                    quadrature: Any = "auto") -> Callable:
     """t ↦ (log L, d log L/dt) at ``param`` = truth + t, as floats."""
     truth = {**TRUTH, "n": n, "Re": re}
     target = bp.TargetImage(np.zeros((SIZE, SIZE)), pixelscale=1.0, psf=bp.PSFImage(gaussian_psf()) if psf else None)
-    model = bp.Model("g", "sersic galaxy model", target=target, **truth)
+    model = bp.Model("g", "sersic galaxy model", target=target, quadrature=quadrature, **truth)
     be = bp.backend.Backend(name, None, dtype)
     with bp.backend.using(name, dtype=dtype):
         data = be.jit(model.sample_image)()
@@ -69,9 +71,9 @@ def loglik_function(name: str, dtype: str, n: float, re: float, psf: bool, param
     return call
 
 
-def check_smooth(name: str, dtype: str, n: float, re: float, psf: bool, param: str) -> None:
+def check_smooth(name: str, dtype: str, n: float, re: float, psf: bool, param: str, quadrature: Any = "auto") -> None:
     """Gradient = finite differences along the scan, one maximum, no jump where a tier could switch."""
-    f = loglik_function(name, dtype, n, re, psf, param)
+    f = loglik_function(name, dtype, n, re, psf, param, quadrature)
     single = dtype == "float32"
     span = SPANS[param] * ({"n": n, "Re": re}[param] if param in ("n", "Re") else 1.0)
     ts = np.linspace(-span, span, POINTS)
@@ -108,6 +110,13 @@ def check_smooth(name: str, dtype: str, n: float, re: float, psf: bool, param: s
 def test_centre_scan_through_pixel_boundary_is_smooth(name: str) -> None:
     assert TRUTH["x"] - SPANS["x"] < 12.0 and TRUTH["x"] + SPANS["x"] > 12.5  # a pixel centre and a boundary
     check_smooth(name, "float64", 4.0, 1.5, False, "x")
+
+
+def test_cheap_quadrature_is_smooth_too() -> None:
+    """The calibration study's cheap rule (issue 11: four local maxima within a pixel, jumps of 21)."""
+    from bayesphot.render import QuadratureConfig
+
+    check_smooth("jax", "float64", 4.0, 1.5, True, "x", QuadratureConfig(block=0, mid_block=7, mid_order=4))
 
 
 CASES = [  # (n, Re px, psf, parameter)

@@ -32,7 +32,8 @@ class SkyModel(Model):
         # a linear brightness integrates exactly to its value at the pixel centre
         xp = namespace(p["I"])
         x, y = grid.centers(p["I"])
-        return self.brightness(p, x[None, :], y[:, None]) * grid.step**2 + xp.zeros(grid.shape, dtype=p["I"].dtype, device=device_of(p["I"]))
+        zeros = xp.zeros(grid.shape, dtype=p["I"].dtype, device=device_of(p["I"]))
+        return self.brightness(p, x[None, :], y[:, None]) * grid.step**2 + zeros
 
 
 @register

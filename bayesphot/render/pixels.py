@@ -1,26 +1,29 @@
 """Integrate a surface-brightness function over pixels, smoothly in the profile's parameters.
 
 A rendered pixel holds the integral of the surface brightness f (flux/arcsec²)
-over its area (arcsec²): flux per pixel.  The integrand is split with a smooth
-window Ψ that moves with the profile centre c (Ψ = 1 near c, 0 beyond a few
-pixels, C∞ in between):
+over its area (arcsec²): flux per pixel.  Three rules are blended:
 
-    ∫ f = ∫ f (1 − Ψ)  +  ∫ f Ψ.
+* **base**: every pixel, one sample at its centre corrected to sixth order by
+  finite differences of its neighbours (or a Gauss–Legendre rule);
+* **near field**: the pixels of a block around the profile centre c, a
+  Gauss–Legendre rule per pixel; its weight is 1 for pixels within 2.5 pixels
+  of c on both axes (every pixel whose base stencil reaches the samples next to
+  the cusp) and falls to 0, as a C∞ function of the pixel's offset from c,
+  half a pixel inside the block's edge;
+* **cusp**: the 3 × 3 pixels around c, each split at its point nearest c and
+  graded geometrically towards it on both axes (the cusp of high-n Sérsics,
+  also when c lies just outside the pixel); its weight is 1 for pixels within
+  ``blend`` pixel of c and falls smoothly to 0 at one pixel.
 
-* f (1 − Ψ) has no cusp and is smooth on the pixel scale: every pixel gets the
-  cheap base rule (one evaluation per pixel).  Since the base rule is linear in
-  the samples, it is computed as base[f] over the grid minus base[f Ψ] on a
-  block around c, which cancels the cusp samples exactly.
-* f Ψ is integrated on the pixels of a block around c with a Gauss–Legendre
-  rule, blended smoothly into a rule graded towards c on the pixels next to
-  it (the cusp of high-n profiles).
-
-Every node moves continuously with c and every blend weight is a C∞ function
-of c, so the image and its gradient are continuous in the centre and in the
-shape parameters; the blocks themselves may snap to the pixel nearest c
-because whatever they compute vanishes smoothly before their edges.  No
-Python loops over pixels and no in-place writes: blocks are cut out and put
-back with one-hot matrices, which works under JAX tracing and torch alike.
+Every node moves continuously with c and every weight is a C∞ function of c,
+so the image and its gradient are continuous in the centre and in the shape
+parameters; the blocks themselves snap to the pixel nearest c, but whatever
+they contribute has vanished before a pixel leaves them.  The base samples
+within half a pixel of c are dropped (they only feed pixels whose base weight
+is exactly 0), so no cusp-sized number is added and taken off again, which
+keeps float32 accurate.  No Python loops over pixels and no in-place writes:
+blocks are cut out and put back with one-hot matrices, which works under JAX
+tracing and torch alike.
 """
 
 from __future__ import annotations
@@ -223,7 +226,6 @@ def integrate_pixels(
 
 def _plain_base(brightness: Brightness, x: Array, y: Array, h: float, order: int) -> Array:
     """The base rule alone on the pixels centred at ``x`` (cols) × ``y`` (rows)."""
-    xp = namespace(x)
     if order > 0:
         xn, xw = _gauss_nodes(x, h, order)
         yn, yw = _gauss_nodes(y, h, order)

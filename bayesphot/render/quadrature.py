@@ -12,32 +12,28 @@ from ..errors import ModelError
 
 @dataclass(frozen=True)
 class QuadratureConfig:
-    """How pixels are integrated (see :func:`bayesphot.render.integrate_pixels`).
+    """How pixels are integrated (see :mod:`bayesphot.render.pixels`).
 
-    Three rules, blended so that the image is a smooth function of every
-    parameter wherever the profile centre sits relative to the pixel grid:
+    * ``base_order``: every pixel gets the midpoint rule corrected to sixth
+      order by finite differences (0, one evaluation per pixel) or a
+      ``base_order`` × ``base_order`` Gauss–Legendre rule.
+    * ``mid_block``, ``mid_order``: a ``mid_block`` × ``mid_block`` block
+      around the profile centre gets a ``mid_order`` × ``mid_order``
+      Gauss–Legendre rule, blended smoothly into the base rule towards the
+      block's edge (``mid_block = 0``: base rule only).
+    * ``block``, ``levels``, ``order``, ``ratio``: the 3 × 3 pixels around the
+      centre (``block = 3``; 0 switches it off) are split at their point
+      nearest the centre and graded towards it: ``levels`` sub-intervals
+      shrinking by ``ratio`` with ``order`` Gauss–Legendre points each, on
+      both sides, on both axes.  Such hp-graded rules integrate the point
+      singularity of r^α-type profiles with exponential convergence (Schwab
+      1998, *p- and hp-Finite Element Methods*, ch. 4).  Their weight is 1 for
+      pixels within ``blend`` pixel of the centre and falls smoothly to 0 at one
+      pixel.
 
-    * **base** — every pixel: with ``base_order = 0`` (the default) the midpoint
-      rule corrected to sixth order by finite differences (one evaluation per
-      pixel), else a ``base_order`` × ``base_order`` Gauss–Legendre rule.
-    * **near field** — the profile times a smooth window Ψ centred on the
-      profile centre (Ψ = 1 within ``mid_block // 2 − taper`` pixels, 0 beyond
-      ``mid_block // 2`` pixels, C∞ in between) is integrated with a
-      ``mid_order`` × ``mid_order`` Gauss–Legendre rule on the
-      ``mid_block`` × ``mid_block`` pixels around the centre; the base rule
-      sees only the profile times (1 − Ψ), which has no cusp.  The window moves
-      with the centre, so nothing switches as the centre crosses pixels.
-    * **cusp** — on the ``block`` × ``block`` pixels around the centre (0 or
-      3) each pixel is split at the point nearest the centre and each of its
-      four parts gets an ``order`` × ``order`` Gauss–Legendre rule after the
-      substitution t → t^``power``, which grades the nodes towards the
-      (near-)singular corner (a Duffy/power grading; Schwab 1998, *p- and
-      hp-Finite Element Methods*, ch. 4).  Its weight falls smoothly from 1
-      for pixels within ``blend`` pixel of the centre to 0 at one pixel, where
-      the near-field rule takes over, so the block may snap with the centre
-      without any jump.
-
-    ``mid_block = 0`` switches both refinements off (base rule only).
+    Models choose a configuration per profile by default (``quadrature="auto"``,
+    :func:`~bayesphot.render.choose_quadrature`): narrow, elongated profiles
+    need a Gauss–Legendre base rule, cuspy ones more levels.
     """
 
     base_order: int = 0
@@ -48,29 +44,23 @@ class QuadratureConfig:
     blend: float = 0.4
     mid_block: int = 9
     mid_order: int = 4
-    taper: float = 2.0
 
     def __post_init__(self) -> None:
         if self.block not in (0, 3):
             raise ModelError(f"QuadratureConfig.block must be 0 or 3, got {self.block}")
-        if self.mid_block and (self.mid_block % 2 == 0 or self.mid_block < 5):
-            raise ModelError(f"QuadratureConfig.mid_block must be 0 or an odd number ≥ 5, got {self.mid_block}")
+        if self.mid_block and (self.mid_block % 2 == 0 or self.mid_block < 7):
+            raise ModelError(f"QuadratureConfig.mid_block must be 0 or an odd number ≥ 7, got {self.mid_block}")
         if self.block and not self.mid_block:
             raise ModelError("QuadratureConfig.block needs mid_block > 0 (the cusp rule blends into it)")
-        if self.mid_block and not 0.0 < self.taper < self.mid_block // 2:
-            raise ModelError(f"QuadratureConfig.taper must lie in (0, {self.mid_block // 2}), got {self.taper}")
         if not 0.0 < self.blend < 1.0:
             raise ModelError(f"QuadratureConfig.blend must lie in (0, 1), got {self.blend}")
         if min(self.order, self.levels, self.mid_order) < 1 or not 0.0 < self.ratio < 1.0 or self.base_order < 0:
             raise ModelError("QuadratureConfig orders and levels must be positive and ratio in (0, 1)")
 
-    @property
-    def window(self) -> float:
-        """Radius (pixels) beyond which the near-field window Ψ vanishes."""
-        return float(self.mid_block // 2)
 
 
-DEFAULT_QUADRATURE = QuadratureConfig()
+#: used where no automatic choice can be made (no values yet); moderate cusps, q ≳ 0.5
+DEFAULT_QUADRATURE = QuadratureConfig(levels=6, order=6, mid_block=11, mid_order=4)
 
 
 @lru_cache(maxsize=32)
