@@ -234,7 +234,7 @@ class Model:
         """The pixel quadrature used to render this model.
 
         A :class:`~bayesphot.render.QuadratureConfig` given by the user is used
-        as is.  With ``"auto"`` (the default) the cheapest rule within 4e-5 of
+        as is.  With ``"auto"`` (the default) the cheapest rule within 5e-5 of
         the peak pixel of a very fine rule is chosen for the current parameter
         values (:func:`~bayesphot.render.choose_quadrature`); the choice is kept
         for values that agree to two significant digits (the centre excepted),

@@ -4,7 +4,7 @@ from .choose import choose_quadrature
 from .convolve import bin_pixels, convolve, embed
 from .coordinates import PixelGrid, elliptical_radius
 from .pixels import integrate_pixels
-from .quadrature import DEFAULT_QUADRATURE, QuadratureConfig
+from .quadrature import DEFAULT_QUADRATURE, QuadratureConfig, quadrature_evaluations
 from .shift import place_kernel
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "embed",
     "integrate_pixels",
     "place_kernel",
+    "quadrature_evaluations",
 ]

@@ -28,11 +28,11 @@ REFERENCE_QUADRATURE = QuadratureConfig(base_order=3, mid_block=25, mid_order=6,
 
 #: (base_order, mid_block, mid_order) in increasing cost
 NEAR_CANDIDATES: tuple[tuple[int, int, int], ...] = (
-    (0, 7, 3), (0, 9, 4), (0, 11, 4), (0, 15, 4), (0, 21, 4), (3, 9, 4), (3, 15, 5),
+    (0, 7, 3), (0, 9, 3), (0, 9, 4), (0, 11, 4), (0, 15, 4), (0, 21, 4), (3, 9, 4), (3, 15, 5),
 )
 #: (block, levels, order) in increasing cost
 CUSP_CANDIDATES: tuple[tuple[int, int, int], ...] = (
-    (0, 1, 1), (3, 2, 3), (3, 3, 4), (3, 4, 5), (3, 6, 6), (3, 8, 7),
+    (0, 1, 1), (2, 2, 3), (2, 3, 3), (2, 3, 4), (3, 3, 4), (3, 4, 5), (3, 6, 6), (3, 8, 7),
 )
 #: sub-pixel positions (column, row offsets from a pixel centre) at which candidates are checked
 OFFSETS = ((0.5, 0.5), (0.31, -0.17))
@@ -67,7 +67,7 @@ def choose_quadrature(
     brightness: Callable[[Array, Array], Array],
     center: tuple[Array, Array],
     step: float,
-    tolerance: float = 4e-5,
+    tolerance: float = 5e-5,
 ) -> QuadratureConfig:
     """The cheapest candidate rule within ``tolerance`` × peak pixel of a very fine rule.
 
@@ -95,7 +95,7 @@ def choose_quadrature(
     for base_order, mid_block, mid_order in NEAR_CANDIDATES:
         # the cusp rule only touches the 3 × 3 pixels around the centre, which are ignored here
         config = QuadratureConfig(base_order=base_order, mid_block=mid_block, mid_order=mid_order, block=0)
-        if _error(_probe(brightness, center, step, config), references, outside_cusp=True) <= 0.5 * tolerance:
+        if _error(_probe(brightness, center, step, config), references, outside_cusp=True) <= 0.7 * tolerance:
             near_choice = (base_order, mid_block, mid_order)
             break
     if near_choice is None:

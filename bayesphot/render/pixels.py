@@ -10,10 +10,11 @@ over its area (arcsec²): flux per pixel.  Three rules are blended:
   of c on both axes (every pixel whose base stencil reaches the samples next to
   the cusp) and falls to 0, as a C∞ function of the pixel's offset from c,
   half a pixel inside the block's edge;
-* **cusp**: the 3 × 3 pixels around c, each split at its point nearest c and
-  graded geometrically towards it on both axes (the cusp of high-n Sérsics,
-  also when c lies just outside the pixel); its weight is 1 for pixels within
-  ``blend`` pixel of c and falls smoothly to 0 at one pixel.
+* **cusp**: the 3 × 3 pixels around c (or the 2 × 2 whose centres bracket c),
+  each split at its point nearest c and graded geometrically towards it on
+  both axes (the cusp of high-n Sérsics, also when c lies just outside the
+  pixel); its weight is 1 for pixels within ``blend`` × reach of c and falls
+  smoothly to 0 at the reach, one pixel (3 × 3) or half a pixel (2 × 2).
 
 Every node moves continuously with c and every weight is a C∞ function of c,
 so the image and its gradient are continuous in the centre and in the shape
@@ -31,7 +32,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..backend import Array, device_of, namespace, stop_gradient
-from .convolve import embed
 from .coordinates import PixelGrid
 from .quadrature import DEFAULT_QUADRATURE, QuadratureConfig, gauss_legendre_unit, graded_rule
 
@@ -200,18 +200,27 @@ def integrate_pixels(
     near = _integrate_tensor(brightness, xn, xw, yn, yw)
 
     if config.block:
-        # cusp: graded rule on the 3 × 3 pixels around the centre, blended into the near-field rule
-        k = config.block // 2
-        cx, cy = mx[half - k: half + k + 1], my[half - k: half + k + 1]
+        # cusp: graded rule on the block × block pixels nearest the centre (3: around the pixel
+        # holding it; 2: the pixels whose centres bracket it), blended into the near-field rule;
+        # pixels outside lie ≥ `reach` pixel from the centre, where the weight has fallen to 0
+        reach = 0.5 * (config.block - 1)
+        if config.block == 3:
+            col0, row0 = col_c - 1, row_c - 1
+        else:
+            col0 = xp.astype(xp.floor(stop_gradient((xc - grid.x0) / h)), xp.int64)
+            row0 = xp.astype(xp.floor(stop_gradient((yc - grid.y0) / h)), xp.int64)
+        k = config.block
+        cx = grid.x0 + h * xp.astype(col0 + xp.arange(k, dtype=col0.dtype, device=dev), dtype)
+        cy = grid.y0 + h * xp.astype(row0 + xp.arange(k, dtype=row0.dtype, device=dev), dtype)
         gxn, gxw = _graded_nodes(cx, h, xc, config)
         gyn, gyw = _graded_nodes(cy, h, yc, config)
         graded = _integrate_tensor(brightness, gxn, gxw, gyn, gyw)
-        ramp = 1.0 - config.blend
-        wx = _smooth_step((_edge_distance(cx, xc, h) - config.blend) / ramp)
-        wy = _smooth_step((_edge_distance(cy, yc, h) - config.blend) / ramp)
-        inner = near[half - k: half + k + 1, half - k: half + k + 1]
-        pad = half - k
-        near = near + embed(wy[:, None] * wx[None, :] * (graded - inner), pad, pad, pad, pad)
+        wx = _smooth_step((_edge_distance(cx, xc, h) - config.blend * reach) / ((1.0 - config.blend) * reach))
+        wy = _smooth_step((_edge_distance(cy, yc, h) - config.blend * reach) / ((1.0 - config.blend) * reach))
+        in_rows = _one_hot(row0 - (row_c - half), k, size, dtype)
+        in_cols = _one_hot(col0 - (col_c - half), k, size, dtype)
+        inner = in_rows @ near @ in_cols.T
+        near = near + in_rows.T @ (wy[:, None] * wx[None, :] * (graded - inner)) @ in_cols
 
     # weights of the near-field rule: 1 out to NEAR_FULL pixels from the centre (every pixel
     # whose base stencil reaches the centre), falling smoothly to 0 half a pixel inside the block's edge

@@ -22,14 +22,15 @@ class QuadratureConfig:
       Gauss–Legendre rule, blended smoothly into the base rule towards the
       block's edge (``mid_block = 0``: base rule only).
     * ``block``, ``levels``, ``order``, ``ratio``: the 3 × 3 pixels around the
-      centre (``block = 3``; 0 switches it off) are split at their point
+      centre (``block = 3``), or the 2 × 2 pixels whose centres bracket it
+      (``block = 2``; 0 switches the rule off) are split at their point
       nearest the centre and graded towards it: ``levels`` sub-intervals
       shrinking by ``ratio`` with ``order`` Gauss–Legendre points each, on
       both sides, on both axes.  Such hp-graded rules integrate the point
       singularity of r^α-type profiles with exponential convergence (Schwab
       1998, *p- and hp-Finite Element Methods*, ch. 4).  Their weight is 1 for
-      pixels within ``blend`` pixel of the centre and falls smoothly to 0 at one
-      pixel.
+      pixels within ``blend`` × reach of the centre and falls smoothly to 0 at
+      the reach (one pixel for 3 × 3, half a pixel for 2 × 2).
 
     Models choose a configuration per profile by default (``quadrature="auto"``,
     :func:`~bayesphot.render.choose_quadrature`): narrow, elongated profiles
@@ -46,8 +47,8 @@ class QuadratureConfig:
     mid_order: int = 4
 
     def __post_init__(self) -> None:
-        if self.block not in (0, 3):
-            raise ModelError(f"QuadratureConfig.block must be 0 or 3, got {self.block}")
+        if self.block not in (0, 2, 3):
+            raise ModelError(f"QuadratureConfig.block must be 0, 2 or 3, got {self.block}")
         if self.mid_block and (self.mid_block % 2 == 0 or self.mid_block < 7):
             raise ModelError(f"QuadratureConfig.mid_block must be 0 or an odd number ≥ 7, got {self.mid_block}")
         if self.block and not self.mid_block:
@@ -61,6 +62,15 @@ class QuadratureConfig:
 
 #: used where no automatic choice can be made (no values yet); moderate cusps, q ≳ 0.5
 DEFAULT_QUADRATURE = QuadratureConfig(levels=6, order=6, mid_block=11, mid_order=4)
+
+
+def quadrature_evaluations(config: QuadratureConfig, shape: tuple[int, int]) -> int:
+    """Brightness evaluations of one render of a ``shape`` = (rows, columns) grid with ``config``."""
+    rows, cols = shape
+    base = (rows + 4) * (cols + 4) if config.base_order == 0 else rows * cols * config.base_order**2
+    near = config.mid_block**2 * config.mid_order**2
+    cusp = config.block**2 * (2 * config.levels * config.order) ** 2 if config.block else 0
+    return base + near + cusp
 
 
 @lru_cache(maxsize=32)
