@@ -32,7 +32,8 @@ NEAR_CANDIDATES: tuple[tuple[int, int, int], ...] = (
 )
 #: (block, levels, order) in increasing cost
 CUSP_CANDIDATES: tuple[tuple[int, int, int], ...] = (
-    (0, 1, 1), (2, 2, 3), (2, 3, 3), (2, 3, 4), (3, 3, 4), (3, 4, 5), (3, 6, 6), (3, 8, 7),
+    (0, 1, 1), (2, 2, 3), (2, 3, 3), (3, 2, 3), (2, 4, 3), (2, 3, 4), (3, 3, 3), (2, 4, 4), (3, 3, 4),
+    (2, 5, 4), (3, 4, 5), (3, 6, 6), (3, 8, 7),
 )
 #: sub-pixel positions (column, row offsets from a pixel centre) at which candidates are checked
 OFFSETS = ((0.5, 0.5), (0.31, -0.17))
