@@ -7,7 +7,7 @@ pixels, which depend on the model's parameter values.  :func:`choose_quadrature`
 renders the profile on a small grid around its centre with a very fine rule
 and with candidate rules of increasing cost, at several sub-pixel positions of
 the centre, and returns the first candidate within ``tolerance`` of the peak
-pixel.  Models call it when they are prepared for rendering (the choice is then
+pixel (and within ``tolerance`` / 10 in the total flux).  Models call it when they are prepared for rendering (the choice is then
 fixed for every compiled function built from the model).
 """
 
@@ -37,6 +37,8 @@ CUSP_CANDIDATES: tuple[tuple[int, int, int], ...] = (
 )
 #: sub-pixel positions (column, row offsets from a pixel centre) at which candidates are checked
 OFFSETS = ((0.5, 0.5), (0.31, -0.17))
+#: a relative flux error counts this many times (flux to ≤ tolerance / FLUX_WEIGHT)
+FLUX_WEIGHT = 10.0
 PROBE_HALF = 14  # probe grid of 2·14 + 1 pixels a side (holds the largest near block)
 
 
@@ -54,13 +56,18 @@ def _probe(brightness: Callable[[Array, Array], Array], center: tuple[Array, Arr
 
 
 def _error(images: Iterable[np.ndarray], references: list[np.ndarray], outside_cusp: bool = False) -> float:
-    """Worst |image − reference| / peak over the offsets (optionally ignoring the 3 × 3 cusp pixels)."""
+    """Worst |image − reference| / peak over the offsets (optionally ignoring the 3 × 3 cusp pixels).
+
+    The relative error of the total over the probe grid, times ``FLUX_WEIGHT``, counts too: small
+    per-pixel errors of one sign add up in the flux.
+    """
     worst = 0.0
     for image, reference in zip(images, references, strict=True):
-        diff = np.abs(image - reference)
+        diff = image - reference
         if outside_cusp:
             diff[PROBE_HALF - 1: PROBE_HALF + 2, PROBE_HALF - 1: PROBE_HALF + 2] = 0.0
-        worst = max(worst, float(np.max(diff) / np.max(np.abs(reference))))
+        flux = FLUX_WEIGHT * abs(float(np.sum(diff))) / abs(float(np.sum(reference)))
+        worst = max(worst, float(np.max(np.abs(diff)) / np.max(np.abs(reference))), flux)
     return worst
 
 
