@@ -4,7 +4,14 @@ For each image size (with and without a PSF) it times
 
 * ``fwd``: the model image, ``model.sample_image(values)``;
 * ``fwd+grad``: the scalar ``sum(image * w)`` and its reverse-mode gradient
-  with respect to all 7 Sérsic parameters (x, y, q, PA, n, Re, Ie).
+  with respect to all 7 Sérsic parameters (x, y, q, PA, n, Re, Ie);
+* ``centre f+g``: the same with every pixel sampled once at its centre (no
+  integration: ``QuadratureConfig(base_order=1, mid_block=0, block=0)``), the
+  cheapest possible render; ``ratio`` is the integrated render's gradient time
+  over this one (the targets: ≤ 2 at 64², ≤ 1.3 at 256² and above).
+
+The integrated render uses the model's default quadrature (``"auto"``: chosen
+per model by :func:`bayesphot.render.choose_quadrature`), reported per row.
 
 JAX runs ``jax.jit`` of the function and of its ``value_and_grad``; torch runs
 eagerly (``backward()``), and with ``--compile`` also through ``torch.compile``.  Each
@@ -14,9 +21,10 @@ separately) the median of several repeats is kept.
 
 Usage::
 
-    python benchmarks/render.py                       # 64, 256, 1024 pixels, CPU
+    python benchmarks/render.py                       # 64, 128, 256, 1024 pixels, CPU
+    python benchmarks/render.py --big                 # and 2048
     python benchmarks/render.py --sizes 64 256 --repeats 20
-    python benchmarks/render.py --device cuda --out benchmarks/results/render_cuda.json
+    python benchmarks/render.py --device cuda --big --out benchmarks/results/render_cuda.json
 
 Results: a table on stdout and JSON in ``benchmarks/results/render.json``.
 """
@@ -37,6 +45,9 @@ from typing import Any
 
 import numpy as np
 
+# run the bayesphot of this checkout, not whichever one is installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 PARAMS = ("x", "y", "q", "PA", "n", "Re", "Ie")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -50,7 +61,10 @@ def moffat_psf(size: int = 25, fwhm: float = 3.0, beta: float = 3.0) -> np.ndarr
     return (1.0 + r2 / alpha**2) ** (-beta)
 
 
-def build_model(size: int, psf: bool) -> tuple[Any, np.ndarray]:
+CENTRE_SAMPLED = {"base_order": 1, "mid_block": 0, "block": 0}
+
+
+def build_model(size: int, psf: bool, quadrature: Any = "auto") -> tuple[Any, np.ndarray]:
     """A ``size``² target holding one Sérsic galaxy, and the parameter vector at which to time it."""
     import bayesphot as bp
 
@@ -59,7 +73,7 @@ def build_model(size: int, psf: bool) -> tuple[Any, np.ndarray]:
     s = target.pixelscale
     values = {"x": (size / 2 + 0.3) * s, "y": (size / 2 - 0.2) * s, "q": 0.6, "PA": 0.7,
               "n": 2.5, "Re": size / 8 * s, "Ie": 1.0}
-    model = bp.Model("gal", "sersic galaxy model", target=target, **values)
+    model = bp.Model("gal", "sersic galaxy model", target=target, quadrature=quadrature, **values)
     return model, np.array([values[k] for k in PARAMS])
 
 
@@ -103,60 +117,103 @@ def peak_memory_mb(name: str, device: str) -> float:
     return kb / 1024.0
 
 
-def run_one(name: str, size: int, psf: bool, repeats: int, device: str, compile_: bool) -> dict[str, Any]:
-    """Time one configuration in this process (the worker side)."""
+def time_model(name: str, model: Any, theta: np.ndarray, size: int, repeats: int, compile_: bool,
+               prefix: str = "") -> dict[str, Any]:
+    """Forward and forward+gradient timings of one model (keys prefixed by ``prefix``)."""
     import bayesphot as bp
 
+    be = bp.backend.current()
+    out: dict[str, Any] = {}
+    rng = np.random.default_rng(0)
+    w = be.asarray(rng.uniform(0.5, 1.5, (size, size)))
+    vec = be.asarray(theta)
+
+    def image(v: Any) -> Any:
+        return model.sample_image({k: v[i] for i, k in enumerate(PARAMS)})
+
+    def loss(v: Any) -> Any:
+        xp = bp.backend.namespace(v)
+        return xp.sum(image(v) * w)
+
+    if name == "jax":
+        import jax
+
+        fwd = jax.jit(image)
+        vg = jax.jit(jax.value_and_grad(loss))
+        out["fwd_first_s"], out["fwd_s"], out["fwd_min_s"] = time_call(lambda: fwd(vec), name, repeats)
+        out["grad_first_s"], out["grad_s"], out["grad_min_s"] = time_call(lambda: vg(vec)[1], name, repeats)
+        value, grad = vg(vec)
+        out["_grad_call"] = lambda: vg(vec)[1]
+    else:
+        import torch
+
+        def eager_grad(f: Callable[[Any], Any]) -> Callable[[], Any]:
+            def call() -> Any:
+                v = vec.detach().requires_grad_(True)
+                f(v).backward()
+                return v.grad
+            return call
+
+        def no_grad() -> Any:
+            with torch.no_grad():
+                return image(vec)
+
+        out["fwd_first_s"], out["fwd_s"], out["fwd_min_s"] = time_call(no_grad, name, repeats)
+        out["grad_first_s"], out["grad_s"], out["grad_min_s"] = time_call(eager_grad(loss), name, repeats)
+        value, grad = loss(vec), eager_grad(loss)()
+        out["_grad_call"] = eager_grad(loss)
+        if compile_:
+            try:
+                compiled = torch.compile(loss)
+                out["compile_grad_first_s"], out["compile_grad_s"], out["compile_grad_min_s"] = time_call(
+                    eager_grad(compiled), name, repeats)
+                g2 = eager_grad(compiled)()
+                out["compile_max_rel_diff"] = float(torch.max(torch.abs(g2 - grad) / (torch.abs(grad) + 1e-30)))
+            except Exception as exc:
+                out["compile_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    out["value"] = float(bp.backend.to_numpy(value))
+    out["grad"] = bp.backend.to_numpy(grad).tolist()
+    return {prefix + k: v for k, v in out.items()}
+
+
+def evaluations(config: Any, model: Any, psf: bool) -> int:
+    """Brightness evaluations per render (the machine-independent cost)."""
+    from bayesphot.render import quadrature_evaluations
+
+    rows, cols = model.window.shape
+    if psf:
+        pad_rows, pad_cols = model.target.psf.half_size_pixels
+        rows, cols = rows + 2 * pad_rows, cols + 2 * pad_cols
+    return quadrature_evaluations(config, (rows, cols))
+
+
+def run_one(name: str, size: int, psf: bool, repeats: int, device: str, compile_: bool) -> dict[str, Any]:
+    """Time one configuration in this process (the worker side)."""
+    from dataclasses import asdict
+
+    import bayesphot as bp
+    from bayesphot.render import QuadratureConfig
+
     out: dict[str, Any] = {"backend": name, "size": size, "psf": psf, "repeats": repeats}
-    with bp.backend.using(name, device=device) as be:
+    with bp.backend.using(name, device=device):
         model, theta = build_model(size, psf)
-        rng = np.random.default_rng(0)
-        w = be.asarray(rng.uniform(0.5, 1.5, (size, size)))
-        vec = be.asarray(theta)
-
-        def image(v: Any) -> Any:
-            return model.sample_image({k: v[i] for i, k in enumerate(PARAMS)})
-
-        def loss(v: Any) -> Any:
-            xp = bp.backend.namespace(v)
-            return xp.sum(image(v) * w)
-
-        if name == "jax":
-            import jax
-
-            fwd = jax.jit(image)
-            vg = jax.jit(jax.value_and_grad(loss))
-            out["fwd_first_s"], out["fwd_s"], out["fwd_min_s"] = time_call(lambda: fwd(vec), name, repeats)
-            out["grad_first_s"], out["grad_s"], out["grad_min_s"] = time_call(lambda: vg(vec)[1], name, repeats)
-            value, grad = vg(vec)
-        else:
-            import torch
-
-            def eager_grad(f: Callable[[Any], Any]) -> Callable[[], Any]:
-                def call() -> Any:
-                    v = vec.detach().requires_grad_(True)
-                    f(v).backward()
-                    return v.grad
-                return call
-
-            def no_grad() -> Any:
-                with torch.no_grad():
-                    return image(vec)
-
-            out["fwd_first_s"], out["fwd_s"], out["fwd_min_s"] = time_call(no_grad, name, repeats)
-            out["grad_first_s"], out["grad_s"], out["grad_min_s"] = time_call(eager_grad(loss), name, repeats)
-            value, grad = loss(vec), eager_grad(loss)()
-            if compile_:
-                try:
-                    compiled = torch.compile(loss)
-                    out["compile_grad_first_s"], out["compile_grad_s"], out["compile_grad_min_s"] = time_call(
-                        eager_grad(compiled), name, repeats)
-                    g2 = eager_grad(compiled)()
-                    out["compile_max_rel_diff"] = float(torch.max(torch.abs(g2 - grad) / (torch.abs(grad) + 1e-30)))
-                except Exception as exc:
-                    out["compile_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-        out["value"] = float(bp.backend.to_numpy(value))
-        out["grad"] = bp.backend.to_numpy(grad).tolist()
+        t0 = time.perf_counter()
+        out["quadrature"] = asdict(model.quadrature)
+        out["quadrature_choice_s"] = time.perf_counter() - t0
+        out.update(time_model(name, model, theta, size, repeats, compile_))
+        centre, _ = build_model(size, psf, QuadratureConfig(**CENTRE_SAMPLED))
+        out.update(time_model(name, centre, theta, size, repeats, False, prefix="centre_"))
+        out["grad_ratio_to_centre"] = out["grad_s"] / out["centre_grad_s"]
+        # the same ratio from interleaved calls (robust to a machine whose load drifts)
+        ratios = []
+        for _ in range(repeats):
+            _, t_full, _ = time_call(out["_grad_call"], name, 1)
+            _, t_centre, _ = time_call(out["centre__grad_call"], name, 1)
+            ratios.append(t_full / t_centre)
+        out["grad_ratio_interleaved"] = statistics.median(ratios)
+        out["evaluations"] = evaluations(model.quadrature, model, psf)
+        out["centre_evaluations"] = evaluations(centre.quadrature, centre, psf)
+        del out["_grad_call"], out["centre__grad_call"]
         out["peak_memory_mb"] = peak_memory_mb(name, device)
     return out
 
@@ -199,22 +256,27 @@ def fmt_ratio(a: float | None, b: float | None) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """Milliseconds per call (median) and torch/jax ratios."""
+    """Milliseconds per call (median) and the cost ratio of integrated to centre-sampled pixels."""
     by_key: dict[tuple[int, bool], dict[str, dict[str, Any]]] = {}
     for r in rows:
         by_key.setdefault((r["size"], r["psf"]), {})[r["backend"]] = r
-    head = (f"{'size':>6} {'psf':>4} | {'jax fwd':>9} {'jax f+g':>9} | {'torch fwd':>9} {'torch f+g':>9} "
-            f"{'compiled':>9} | {'fwd t/j':>7} {'f+g t/j':>7} {'cmp t/j':>7} | {'jax MB':>7} {'torch MB':>8}")
-    lines = ["times in ms (median); f+g = value + reverse-mode gradient of sum(image*w) w.r.t. 7 parameters",
+    head = (f"{'size':>6} {'psf':>4} | {'jax fwd':>9} {'jax f+g':>9} {'centre':>9} {'ratio':>6} | "
+            f"{'torch fwd':>9} {'torch f+g':>9} {'centre':>9} {'ratio':>6} {'compiled':>9} | {'evals':>6} | quadrature")
+    lines = ["times in ms (median); f+g = value + reverse-mode gradient of sum(image*w) w.r.t. 7 parameters;",
+             "centre = the same with pixels sampled at their centres; ratio = median over interleaved calls of",
+             "f+g / centre f+g; evals = brightness evaluations per render over those of the centre-sampled one",
              head, "-" * len(head)]
     for (size, psf), res in sorted(by_key.items()):
         j, t = res.get("jax", {}), res.get("torch", {})
+        q = (j or t).get("quadrature", {})
+        quad = (f"base {q.get('base_order')}, near {q.get('mid_block')}² GL{q.get('mid_order')}, "
+                f"cusp {q.get('block')}² L{q.get('levels')}×{q.get('order')}") if q else "-"
         lines.append(
-            f"{size:>5}² {'yes' if psf else 'no':>4} | {fmt_ms(j.get('fwd_s'))} {fmt_ms(j.get('grad_s'))} | "
-            f"{fmt_ms(t.get('fwd_s'))} {fmt_ms(t.get('grad_s'))} {fmt_ms(t.get('compile_grad_s'))} | "
-            f"{fmt_ratio(t.get('fwd_s'), j.get('fwd_s')):>7} {fmt_ratio(t.get('grad_s'), j.get('grad_s')):>7} "
-            f"{fmt_ratio(t.get('compile_grad_s'), j.get('grad_s')):>7} | "
-            f"{j.get('peak_memory_mb', float('nan')):7.0f} {t.get('peak_memory_mb', float('nan')):8.0f}"
+            f"{size:>5}² {'yes' if psf else 'no':>4} | {fmt_ms(j.get('fwd_s'))} {fmt_ms(j.get('grad_s'))} "
+            f"{fmt_ms(j.get('centre_grad_s'))} {fmt_ratio(j.get('grad_ratio_interleaved'), 1.0):>6} | "
+            f"{fmt_ms(t.get('fwd_s'))} {fmt_ms(t.get('grad_s'))} {fmt_ms(t.get('centre_grad_s'))} "
+            f"{fmt_ratio(t.get('grad_ratio_interleaved'), 1.0):>6} {fmt_ms(t.get('compile_grad_s'))} | "
+            f"{fmt_ratio((j or t).get('evaluations'), (j or t).get('centre_evaluations')):>6} | {quad}"
         )
     return "\n".join(lines)
 
@@ -236,12 +298,8 @@ def machine(device: str) -> dict[str, Any]:
             "jax": jax.__version__, "torch": torch.__version__, "numpy": np.__version__, "device": device}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
-    from dataclasses import asdict
-
     import bayesphot
-    from bayesphot.render import DEFAULT_QUADRATURE
 
-    info["quadrature"] = asdict(DEFAULT_QUADRATURE)
     root = Path(__file__).resolve().parent.parent
     source = Path(bayesphot.__file__).resolve().parent
     info["bayesphot_source"] = str(source)
@@ -257,7 +315,9 @@ def machine(device: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024], help="image sizes (pixels a side)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 1024],
+                        help="image sizes (pixels a side)")
+    parser.add_argument("--big", action="store_true", help="add 2048² to the sizes")
     parser.add_argument("--repeats", type=int, default=10,
                         help="timed calls per configuration (a third of this, at least 3, above 256²)")
     parser.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
@@ -285,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         print("RESULT " + json.dumps(row))
         return 0
 
+    if args.big and 2048 not in args.sizes:
+        args.sizes.append(2048)
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
         for psf in args.psf_modes:

@@ -27,9 +27,9 @@ def make_target() -> bp.TargetImage:
     return bp.TargetImage(np.zeros((SIZE, SIZE)), pixelscale=SCALE, psf=bp.PSFImage(psf))
 
 
-# a light quadrature keeps the test fast; every tier (base, middle block, graded centre) is still used
+# a light quadrature keeps the test fast; every tier (base, near-field block, graded cusp) is still used
 GALAXY = {"x": 4.1, "y": 3.85, "q": 0.55, "PA": 0.7,
-          "quadrature": QuadratureConfig(levels=4, order=3, mid_block=5, mid_order=3)}
+          "quadrature": QuadratureConfig(levels=4, order=3, mid_block=7, mid_order=3)}
 MODELS: dict[str, Callable[[bp.TargetImage], bp.Model]] = {
     "sersic": lambda t: bp.Model("m", "sersic galaxy model", target=t, n=2.7, Re=1.1, Ie=3.0, **GALAXY),
     "exponential": lambda t: bp.Model("m", "exponential galaxy model", target=t, Re=1.3, Ie=2.0, **GALAXY),

@@ -83,6 +83,15 @@ def test_sersic_matches_live_galsim(case: tuple[float, ...], name: str) -> None:
     assert peak_error(image, refs.galsim_image(case)) <= BUDGET
 
 
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("case", [refs.CASES[1], refs.CASES[9], refs.CASES[11]], ids=refs.case_key)
+def test_sersic_float32_within_budget(case: tuple[float, ...], name: str) -> None:
+    """Float32 renders (GPU speed) keep the same budget: rounding stays far below it."""
+    with bp.backend.using(name, dtype="float32"):
+        image = render_case(case)
+    assert peak_error(image, REFERENCES[f"scipy_{refs.case_key(case)}"]) <= BUDGET
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", [refs.CASES[9], refs.CASES[11]], ids=refs.case_key)
 def test_stored_references_are_honest(case: tuple[float, ...]) -> None:

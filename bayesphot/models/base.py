@@ -43,6 +43,10 @@ class ParameterSpec:
                          description=self.description)
 
 
+#: automatic quadrature choices, by model type, PSF use, pixel step, extra state and rounded values
+_AUTO_CHOICES: dict[tuple, QuadratureConfig] = {}
+
+
 def pixel_grid(window: Window, pixelscale: float, oversampling: int = 1) -> PixelGrid:
     """Grid of (sub)pixel centres covering ``window`` (pixel (i, j) centred at x = j·s, y = i·s)."""
     step = pixelscale / oversampling
@@ -74,6 +78,8 @@ class Model:
         Convolve with the target's PSF (default: True for sources, False for sky).
     priors : dict, optional
         ``{"param": prior}``.
+    quadrature : QuadratureConfig or "auto", optional
+        How pixels are integrated (see :attr:`quadrature`); default ``"auto"``.
     **values
         Initial parameter values (``n=2.0``) or full states
         (``n={"value": 2.0, "fixed": True}``).
@@ -100,7 +106,7 @@ class Model:
         mask: Any = None,
         psf_convolve: bool | None = None,
         priors: Mapping[str, Any] | None = None,
-        quadrature: QuadratureConfig = DEFAULT_QUADRATURE,
+        quadrature: QuadratureConfig | str = "auto",
         **values: Any,
     ) -> None:
         if model_type is not None and model_type != self.model_type:
@@ -222,6 +228,56 @@ class Model:
             else:
                 out[name] = be.asarray(param.value)
         return out
+
+    @property
+    def quadrature(self) -> QuadratureConfig:
+        """The pixel quadrature used to render this model.
+
+        A :class:`~bayesphot.render.QuadratureConfig` given by the user is used
+        as is.  With ``"auto"`` (the default) the cheapest rule within 5e-5 of
+        the peak pixel of a very fine rule is chosen for the current parameter
+        values (:func:`~bayesphot.render.choose_quadrature`); the choice is kept
+        for values that agree to two significant digits (the centre excepted),
+        so a compiled function, which reads it once, keeps one rule throughout.
+        """
+        if isinstance(self._quadrature, QuadratureConfig):
+            return self._quadrature
+        return self._auto_quadrature()
+
+    @quadrature.setter
+    def quadrature(self, value: QuadratureConfig | str) -> None:
+        if not isinstance(value, QuadratureConfig) and not (isinstance(value, str) and value == "auto"):
+            raise ModelError(f"quadrature must be a QuadratureConfig or 'auto', got {value!r}")
+        self._quadrature = value
+
+    def _auto_quadrature(self) -> QuadratureConfig:
+        if type(self).render_grid is not Model.render_grid or type(self).sample_image is not Model.sample_image \
+                or not self.has_target:
+            return DEFAULT_QUADRATURE  # this model does not integrate a profile over pixels
+        params = self._own_parameters
+        if any(param.value is None for param in params.values()):
+            return DEFAULT_QUADRATURE
+        psf = self.target.psf if self.psf_convolve else None
+        step = self.target.pixelscale / (psf.oversampling if psf is not None else 1)
+        key = (type(self), self.psf_convolve, step, repr(self.extra_state()),
+               *((name, tuple(float(f"{v:.2g}") for v in np.ravel(param.value)))
+                 for name, param in params.items() if name not in ("x", "y")))
+        if key not in _AUTO_CHOICES:
+            from ..render import choose_quadrature
+
+            try:
+                probe = backend.using("torch", device="cpu", dtype="float64")
+                probe.__enter__()
+            except Exception:  # torch missing: probe on the current backend
+                probe = None
+            try:
+                p = self.prepare(self.parameter_arrays())
+                _AUTO_CHOICES[key] = choose_quadrature(lambda x, y: self.brightness(p, x, y),
+                                                            self.profile_center(p), step)
+            finally:
+                if probe is not None:
+                    probe.__exit__(None, None, None)
+        return _AUTO_CHOICES[key]
 
     def brightness(self, p: Mapping[str, Array], x: Array, y: Array) -> Array:  # pragma: no cover
         """Surface brightness (flux/arcsec²) at sky points (x, y) in arcsec."""

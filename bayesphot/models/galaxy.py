@@ -254,7 +254,8 @@ class SplineGalaxy(GalaxyModel):
             from ..errors import ModelError
 
             raise ModelError(f"spline model {self.name!r} has no knots: call initialize() or give knots=")
-        knots = backend.current().asarray(self.knots)
+        xp = backend.namespace(R)
+        knots = xp.asarray(self.knots, dtype=R.dtype, device=backend.device_of(R))
         return radial.spline(R, knots, p["logI"])
 
     def initialize_profile(self, radii: np.ndarray, sb: np.ndarray, flux: float, *,

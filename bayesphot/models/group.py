@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array, namespace
+from ..backend import Array, device_of, namespace
 from ..errors import ModelError
 from ..image.target import TargetImage
 from ..image.window import Window
@@ -22,7 +22,7 @@ def place(image: Array, source: Window, destination: Window) -> Array:
     overlap = source & destination
     if overlap.is_empty:
         xp = namespace(image)
-        return xp.zeros(destination.shape, dtype=image.dtype)
+        return xp.zeros(destination.shape, dtype=image.dtype, device=device_of(image))
     rows, cols = overlap.relative_to(source)
     cut = image[rows, cols]
     return embed(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..backend import Array, namespace
+from ..backend import Array, device_of, namespace
 from ..render import PixelGrid
 from .base import Model, ParameterSpec
 from .initialize import edge_pixels
@@ -32,7 +32,8 @@ class SkyModel(Model):
         # a linear brightness integrates exactly to its value at the pixel centre
         xp = namespace(p["I"])
         x, y = grid.centers(p["I"])
-        return self.brightness(p, x[None, :], y[:, None]) * grid.step**2 + xp.zeros(grid.shape, dtype=p["I"].dtype)
+        zeros = xp.zeros(grid.shape, dtype=p["I"].dtype, device=device_of(p["I"]))
+        return self.brightness(p, x[None, :], y[:, None]) * grid.step**2 + zeros
 
 
 @register

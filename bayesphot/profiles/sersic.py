@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import Array, digamma, gammaln, namespace, stop_gradient
+from ..backend import Array, device_of, digamma, gammaln, namespace, stop_gradient
 
 _SERIES_TERMS = 256  # enough for x = b_n ≤ 40, i.e. n ≤ 20
 
@@ -31,7 +31,7 @@ def b_n_asymptotic(n: Array) -> Array:
 def _series_terms(a: Array, x: Array) -> tuple[Array, Array]:
     """Terms x^(a+k) e^(−x) / Γ(a+k+1) of P(a, x) and the k-grid used (broadcast on a last axis)."""
     xp = namespace(a, x)
-    k = xp.arange(_SERIES_TERMS, dtype=a.dtype)
+    k = xp.arange(_SERIES_TERMS, dtype=a.dtype, device=device_of(a))
     ak = a[..., None] + k
     log_terms = ak * xp.log(x)[..., None] - x[..., None] - gammaln(ak + 1.0)
     return xp.exp(log_terms), ak
@@ -73,7 +73,7 @@ def b_n(n: Array) -> Array:
     xp = namespace(n)
     n0 = stop_gradient(n)
     a = 2.0 * n0
-    b = xp.maximum(b_n_asymptotic(n0), xp.asarray(1e-3, dtype=n.dtype))
+    b = xp.maximum(b_n_asymptotic(n0), xp.asarray(1e-3, dtype=n.dtype, device=device_of(n)))
     for _ in range(6):
         step = (regularized_gamma_p(a, b) - 0.5) / _dp_dx(a, b)
         b = xp.maximum(b - step, b * 0.1)

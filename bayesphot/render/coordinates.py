@@ -48,4 +48,4 @@ def elliptical_radius(x: Array, y: Array, xc: Array, yc: Array, q: Array, pa: Ar
     u = -dx * s + dy * c
     v = dx * c + dy * s
     r2 = u * u + (v / q) ** 2
-    return xp.sqrt(xp.maximum(r2, xp.asarray(xp.finfo(r2.dtype).tiny, dtype=r2.dtype)))
+    return xp.sqrt(xp.maximum(r2, xp.asarray(xp.finfo(r2.dtype).tiny, dtype=r2.dtype, device=device_of(r2))))

@@ -1,12 +1,30 @@
-"""Integrate a surface-brightness function over pixels.
+"""Integrate a surface-brightness function over pixels, smoothly in the profile's parameters.
 
-A rendered pixel holds the integral of the surface brightness (flux/arcsec²)
-over its area (arcsec²): flux per pixel.  The whole grid gets a low-order
-Gauss–Legendre rule; a block of pixels around the profile centre is redone
-with a rule graded towards the centre, where high-n profiles are cuspy.  No
-Python loops over pixels and no in-place writes: the block is cut out and put
-back with one-hot selection matrices, which works under JAX tracing and torch
-alike even though its position depends on the (traced) centre.
+A rendered pixel holds the integral of the surface brightness f (flux/arcsec²)
+over its area (arcsec²): flux per pixel.  Three rules are blended:
+
+* **base**: every pixel, one sample at its centre corrected to sixth order by
+  finite differences of its neighbours (or a Gauss–Legendre rule);
+* **near field**: the pixels of a block around the profile centre c, a
+  Gauss–Legendre rule per pixel; its weight is 1 for pixels within 2.5 pixels
+  of c on both axes (every pixel whose base stencil reaches the samples next to
+  the cusp) and falls to 0, as a C∞ function of the pixel's offset from c,
+  half a pixel inside the block's edge;
+* **cusp**: the 3 × 3 pixels around c (or the 2 × 2 whose centres bracket c),
+  each split at its point nearest c and graded geometrically towards it on
+  both axes (the cusp of high-n Sérsics, also when c lies just outside the
+  pixel); its weight is 1 for pixels within ``blend`` × reach of c and falls
+  smoothly to 0 at the reach, one pixel (3 × 3) or half a pixel (2 × 2).
+
+Every node moves continuously with c and every weight is a C∞ function of c,
+so the image and its gradient are continuous in the centre and in the shape
+parameters; the blocks themselves snap to the pixel nearest c, but whatever
+they contribute has vanished before a pixel leaves them.  The base samples
+within half a pixel of c are dropped (they only feed pixels whose base weight
+is exactly 0), so no cusp-sized number is added and taken off again, which
+keeps float32 accurate.  No Python loops over pixels and no in-place writes:
+blocks are cut out and put back with one-hot matrices, which works under JAX
+tracing and torch alike.
 """
 
 from __future__ import annotations
@@ -19,6 +37,27 @@ from .quadrature import DEFAULT_QUADRATURE, QuadratureConfig, gauss_legendre_uni
 
 Brightness = Callable[[Array, Array], Array]
 
+#: pixels whose centre lies within this many pixels of the profile centre (on both axes) take the
+#: near-field rule alone: the base rule's stencil (± 2 pixels) reaches samples near the centre
+_NEAR_FULL = 2.5
+
+
+# ----------------------------------------------------------------------------- helpers
+def _const(value, like: Array) -> Array:
+    """A numpy constant as an array of ``like``'s namespace, dtype and device."""
+    xp = namespace(like)
+    return xp.asarray(value, dtype=like.dtype, device=device_of(like))
+
+
+def _smooth_step(t: Array) -> Array:
+    """C∞ step: 1 for t ≤ 0, 0 for t ≥ 1, e^(−1/(1−t)) / (e^(−1/t) + e^(−1/(1−t))) between."""
+    xp = namespace(t)
+    inside = (t > 0.0) & (t < 1.0)
+    ts = xp.where(inside, t, xp.full_like(t, 0.5))  # keeps the gradient finite outside
+    a, b = xp.exp(-1.0 / ts), xp.exp(-1.0 / (1.0 - ts))
+    middle = b / (a + b)
+    return xp.where(t <= 0.0, xp.ones_like(t), xp.where(t >= 1.0, xp.zeros_like(t), middle))
+
 
 def _integrate_tensor(brightness: Brightness, xn: Array, xw: Array, yn: Array, yw: Array) -> Array:
     """Σ w_x w_y f(x, y) for per-pixel nodes ``xn`` (cols, k) and ``yn`` (rows, k)."""
@@ -28,33 +67,26 @@ def _integrate_tensor(brightness: Brightness, xn: Array, xw: Array, yn: Array, y
     return xp.sum(xp.sum(weighted, axis=3), axis=1)
 
 
-def _base_nodes(centers: Array, step: float, order: int) -> tuple[Array, Array]:
+def _gauss_nodes(centers: Array, step: float, order: int) -> tuple[Array, Array]:
+    """Per-pixel Gauss–Legendre nodes and weights (pixels centred at ``centers``, side ``step``)."""
     xp = namespace(centers)
     t, w = gauss_legendre_unit(order)
-    nodes = centers[:, None] + step * xp.asarray(t, dtype=centers.dtype)[None, :]
-    weights = xp.broadcast_to(step * xp.asarray(w, dtype=centers.dtype)[None, :], nodes.shape)
+    nodes = centers[:, None] + step * _const(t, centers)[None, :]
+    weights = xp.broadcast_to(step * _const(w, centers)[None, :], nodes.shape)
     return nodes, weights
 
 
-def _corrected_midpoint(brightness: Brightness, grid: PixelGrid, like: Array) -> Array:
-    """Pixel integrals from centre values alone, corrected to sixth order.
+def _corrected_midpoint(f: Array, h: float) -> Array:
+    """Pixel integrals from centre samples ``f`` on a grid padded by two pixels, corrected to sixth order.
 
     Over a pixel of side h, ∫ f / h² = f + h²∇²f/24 + h⁴(f_xxxx + f_yyyy)/1920
     + h⁴ f_xxyy/576 + O(h⁶).  With central differences δ² (three points) and
-    δ⁴ (five points) on the centre values of a grid padded by two pixels, and
-    h²f'' = δ²f − δ⁴f/12 + O(h⁶), this is
+    δ⁴ (five points) and h²f'' = δ²f − δ⁴f/12 + O(h⁶), this is
     f + (δx² + δy²)f/24 − 17 (δx⁴ + δy⁴)f/5760 + δx²δy² f/576,
-    so each pixel still costs one evaluation.  Accurate where the profile is
-    smooth on the pixel scale (everywhere but near the centre, which the
-    finer blocks redo).
+    so each pixel still costs one evaluation.  Accurate where the integrand is
+    smooth on the pixel scale; being linear in the samples, the rule applied to
+    a sum is the sum of the rule applied to each part.
     """
-    xp = namespace(like)
-    h = grid.step
-    xcen, ycen = grid.centers(like)
-    x = xp.concat([xcen[:1] - 2.0 * h, xcen[:1] - h, xcen, xcen[-1:] + h, xcen[-1:] + 2.0 * h])
-    y = xp.concat([ycen[:1] - 2.0 * h, ycen[:1] - h, ycen, ycen[-1:] + h, ycen[-1:] + 2.0 * h])
-    f = brightness(x[None, :], y[:, None])
-    # second and fourth differences along x (columns) and y (rows)
     d2x = f[:, :-2] - 2.0 * f[:, 1:-1] + f[:, 2:]
     d2y = f[:-2, :] - 2.0 * f[1:-1, :] + f[2:, :]
     d4x = d2x[:, :-2] - 2.0 * d2x[:, 1:-1] + d2x[:, 2:]
@@ -67,62 +99,47 @@ def _corrected_midpoint(brightness: Brightness, grid: PixelGrid, like: Array) ->
     return (centre + second / 24.0 - 17.0 * fourth / 5760.0 + mixed / 576.0) * (h * h)
 
 
-def _graded_nodes(edges_lo: Array, step: float, cusp: Array, config: QuadratureConfig) -> tuple[Array, Array]:
-    """Per-pixel nodes/weights split at the cusp and graded towards it on both sides."""
-    xp = namespace(edges_lo)
-    t_np, w_np = graded_rule(config.levels, config.order, config.ratio)
-    t = xp.asarray(t_np, dtype=edges_lo.dtype)[None, :]
-    w = xp.asarray(w_np, dtype=edges_lo.dtype)[None, :]
-    lo = edges_lo[:, None]
-    hi = lo + step
-    c = xp.minimum(xp.maximum(cusp, lo), hi)
-    left_len, right_len = c - lo, hi - c
-    nodes = xp.concat([c - t * left_len, c + t * right_len], axis=1)
-    weights = xp.concat([w * left_len, w * right_len], axis=1)
-    return nodes, weights
+def _padded(centers: Array, h: float) -> Array:
+    """Pixel centres extended by two pixels on each side (the corrected midpoint's stencil)."""
+    xp = namespace(centers)
+    steps = xp.asarray([1.0, 2.0], dtype=centers.dtype, device=device_of(centers)) * h
+    return xp.concat([centers[:1] - xp.flip(steps), centers, centers[-1:] + steps])
 
 
 def _one_hot(start: Array, count: int, length: int, dtype) -> Array:
     """(count, length) matrix selecting indices start … start+count-1 of an axis."""
     xp = namespace(start)
     dev = device_of(start)
-    idx = start + xp.arange(count, device=dev)
-    return xp.astype(idx[:, None] == xp.arange(length, device=dev)[None, :], dtype)
+    idx = start + xp.arange(count, dtype=start.dtype, device=dev)
+    return xp.astype(idx[:, None] == xp.arange(length, dtype=start.dtype, device=dev)[None, :], dtype)
 
 
-def _refine_block(
-    image: Array,
-    brightness: Brightness,
-    grid: PixelGrid,
-    center: tuple[Array, Array],
-    size: int,
-    nodes: Callable[[Array, Array], tuple[Array, Array]],
-) -> Array:
-    """Recompute a ``size`` × ``size`` block of pixels around ``center`` with a finer rule.
+def _graded_nodes(centers: Array, step: float, cusp: Array, config: QuadratureConfig) -> tuple[Array, Array]:
+    """Per-pixel nodes/weights (cols, 2·order) split at the point of each pixel nearest ``cusp``.
 
-    ``nodes(lower_edges, cusp)`` gives per-pixel nodes and weights on one axis.
-    The block's position depends on the centre (not differentiated); it is cut
-    out and put back with one-hot matrices, so no in-place write is needed and
-    rows falling off the grid simply drop out.
+    Each side gets the geometrically graded rule crowding towards the split point, so
+    the rule resolves the cusp whether it lies inside the pixel or just
+    outside it; nodes and weights are continuous in ``cusp``.
     """
-    xc, yc = center
-    xp = namespace(xc)
-    dtype = xc.dtype
-    rows, cols = grid.shape
-    col0 = xp.astype(xp.floor(stop_gradient((xc - grid.x0) / grid.step) + 0.5), xp.int64) - size // 2
-    row0 = xp.astype(xp.floor(stop_gradient((yc - grid.y0) / grid.step) + 0.5), xp.int64) - size // 2
-    offsets = xp.arange(size, device=device_of(xc))
-    col_edges = grid.x0 + grid.step * (xp.astype(col0 + offsets, dtype) - 0.5)
-    row_edges = grid.y0 + grid.step * (xp.astype(row0 + offsets, dtype) - 0.5)
-    bxn, bxw = nodes(col_edges, xc)
-    byn, byw = nodes(row_edges, yc)
-    fine = _integrate_tensor(brightness, bxn, bxw, byn, byw)
-    sel_rows = _one_hot(row0, size, rows, dtype)
-    sel_cols = _one_hot(col0, size, cols, dtype)
-    coarse = sel_rows @ image @ sel_cols.T
-    return image + sel_rows.T @ (fine - coarse) @ sel_cols
+    xp = namespace(centers)
+    t_np, w_np = graded_rule(config.levels, config.order, config.ratio)
+    t, w = _const(t_np, centers)[None, :], _const(w_np, centers)[None, :]
+    lo = centers[:, None] - 0.5 * step
+    hi = centers[:, None] + 0.5 * step
+    c = xp.minimum(xp.maximum(cusp, lo), hi)
+    left, right = c - lo, hi - c
+    nodes = xp.concat([c - t * left, c + t * right], axis=1)
+    weights = xp.concat([w * left, w * right], axis=1)
+    return nodes, weights
 
 
+def _edge_distance(centers: Array, cusp: Array, step: float) -> Array:
+    """Distance (pixels) from ``cusp`` to each pixel's interval along one axis (0 inside)."""
+    xp = namespace(centers)
+    return xp.maximum(xp.abs(centers - cusp) / step - 0.5, xp.zeros_like(centers))
+
+
+# ----------------------------------------------------------------------------- the rule
 def integrate_pixels(
     brightness: Brightness,
     grid: PixelGrid,
@@ -131,35 +148,96 @@ def integrate_pixels(
 ) -> Array:
     """Flux per pixel of ``brightness`` on ``grid``.
 
-    Three tiers: a cheap rule on every pixel, a Gauss–Legendre rule on a
-    middle block around the centre, and a rule graded towards the centre on
-    the innermost block (see :class:`QuadratureConfig`).
-
     Parameters
     ----------
     brightness : callable
         ``f(x, y)`` → surface brightness (flux/arcsec²), broadcasting over arrays.
     grid : PixelGrid
     center : (xc, yc)
-        Sky position (arcsec, 0-d arrays) of the profile centre.
+        Sky position (arcsec, 0-d arrays) of the profile centre, where the
+        near-field and cusp rules are placed.
     config : QuadratureConfig
 
     Returns
     -------
-    array of shape ``grid.shape``
+    array of shape ``grid.shape`` (flux per pixel), on the dtype and device of ``xc``.
     """
-    xc, _ = center
-    if config.base_order == 0:
-        image = _corrected_midpoint(brightness, grid, xc)
+    xc, yc = center
+    xp = namespace(xc)
+    h = grid.step
+    dtype, dev = xc.dtype, device_of(xc)
+    rows, cols = grid.shape
+    xcen, ycen = grid.centers(xc)
+    if config.mid_block == 0:
+        return _plain_base(brightness, xcen, ycen, h, config.base_order)
+
+    # blocks centred on the pixel nearest the centre (position not differentiated); their
+    # weights vanish smoothly before their edges, so their snapping is invisible
+    col_c = xp.astype(xp.floor(stop_gradient((xc - grid.x0) / h) + 0.5), xp.int64)
+    row_c = xp.astype(xp.floor(stop_gradient((yc - grid.y0) / h) + 0.5), xp.int64)
+    half, size = config.mid_block // 2, config.mid_block
+
+    def centres(start: Array, origin: float) -> Array:
+        return origin + h * xp.astype(start + xp.arange(size, dtype=start.dtype, device=dev), dtype)
+
+    mx, my = centres(col_c - half, grid.x0), centres(row_c - half, grid.y0)
+
+    # base rule everywhere; the samples within half a pixel of the centre are dropped (only pixels
+    # whose weight below is exactly 1 use them), so no cusp-sized sample is added and taken off again
+    if config.base_order > 0:
+        image = _plain_base(brightness, xcen, ycen, h, config.base_order)
     else:
-        xcen, ycen = grid.centers(xc)
-        xn, xw = _base_nodes(xcen, grid.step, config.base_order)
-        yn, yw = _base_nodes(ycen, grid.step, config.base_order)
-        image = _integrate_tensor(brightness, xn, xw, yn, yw)
-    if config.mid_block > 0:
-        gauss = lambda edges, _: _base_nodes(edges + 0.5 * grid.step, grid.step, config.mid_order)
-        image = _refine_block(image, brightness, grid, center, config.mid_block, gauss)
-    if config.block > 0:
-        graded = lambda edges, cusp: _graded_nodes(edges, grid.step, cusp, config)
-        image = _refine_block(image, brightness, grid, center, config.block, graded)
-    return image
+        xs, ys = _padded(xcen, h), _padded(ycen, h)
+        near_x = xp.abs(xs - xc) <= 0.5 * h
+        near_y = xp.abs(ys - yc) <= 0.5 * h
+        samples = brightness(xs[None, :], ys[:, None])
+        samples = xp.where(near_y[:, None] & near_x[None, :], xp.zeros_like(samples), samples)
+        image = _corrected_midpoint(samples, h)
+
+    # near field: Gauss–Legendre on the mid block
+    xn, xw = _gauss_nodes(mx, h, config.mid_order)
+    yn, yw = _gauss_nodes(my, h, config.mid_order)
+    near = _integrate_tensor(brightness, xn, xw, yn, yw)
+
+    if config.block:
+        # cusp: graded rule on the block × block pixels nearest the centre (3: around the pixel
+        # holding it; 2: the pixels whose centres bracket it), blended into the near-field rule;
+        # pixels outside lie ≥ `reach` pixel from the centre, where the weight has fallen to 0
+        reach = 0.5 * (config.block - 1)
+        if config.block == 3:
+            col0, row0 = col_c - 1, row_c - 1
+        else:
+            col0 = xp.astype(xp.floor(stop_gradient((xc - grid.x0) / h)), xp.int64)
+            row0 = xp.astype(xp.floor(stop_gradient((yc - grid.y0) / h)), xp.int64)
+        k = config.block
+        cx = grid.x0 + h * xp.astype(col0 + xp.arange(k, dtype=col0.dtype, device=dev), dtype)
+        cy = grid.y0 + h * xp.astype(row0 + xp.arange(k, dtype=row0.dtype, device=dev), dtype)
+        gxn, gxw = _graded_nodes(cx, h, xc, config)
+        gyn, gyw = _graded_nodes(cy, h, yc, config)
+        graded = _integrate_tensor(brightness, gxn, gxw, gyn, gyw)
+        wx = _smooth_step((_edge_distance(cx, xc, h) - config.blend * reach) / ((1.0 - config.blend) * reach))
+        wy = _smooth_step((_edge_distance(cy, yc, h) - config.blend * reach) / ((1.0 - config.blend) * reach))
+        in_rows = _one_hot(row0 - (row_c - half), k, size, dtype)
+        in_cols = _one_hot(col0 - (col_c - half), k, size, dtype)
+        inner = in_rows @ near @ in_cols.T
+        near = near + in_rows.T @ (wy[:, None] * wx[None, :] * (graded - inner)) @ in_cols
+
+    # weights of the near-field rule: 1 out to NEAR_FULL pixels from the centre (every pixel
+    # whose base stencil reaches the centre), falling smoothly to 0 half a pixel inside the block's edge
+    ramp = half + 0.5 - _NEAR_FULL
+    wx = _smooth_step((xp.abs(mx - xc) / h - _NEAR_FULL) / ramp)
+    wy = _smooth_step((xp.abs(my - yc) / h - _NEAR_FULL) / ramp)
+    sel_rows = _one_hot(row_c - half, size, rows, dtype)
+    sel_cols = _one_hot(col_c - half, size, cols, dtype)
+    base = sel_rows @ image @ sel_cols.T
+    return image + sel_rows.T @ ((wy[:, None] * wx[None, :]) * (near - base)) @ sel_cols
+
+
+def _plain_base(brightness: Brightness, x: Array, y: Array, h: float, order: int) -> Array:
+    """The base rule alone on the pixels centred at ``x`` (cols) × ``y`` (rows)."""
+    if order > 0:
+        xn, xw = _gauss_nodes(x, h, order)
+        yn, yw = _gauss_nodes(y, h, order)
+        return _integrate_tensor(brightness, xn, xw, yn, yw)
+    xs, ys = _padded(x, h), _padded(y, h)
+    return _corrected_midpoint(brightness(xs[None, :], ys[:, None]), h)

@@ -7,33 +7,34 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..errors import ModelError
+
 
 @dataclass(frozen=True)
 class QuadratureConfig:
-    """How pixels are integrated.
+    """How pixels are integrated (see :mod:`bayesphot.render.pixels`).
 
-    Every pixel gets a ``base_order`` × ``base_order`` Gauss–Legendre rule, or
-    with ``base_order = 0`` (the default) the midpoint rule corrected to sixth
-    order by finite differences (one evaluation per pixel; see ``render.pixels``).
-    A ``mid_block`` × ``mid_block`` patch around the profile centre, where
-    the profile changes on the pixel scale, is redone with a ``mid_order``
-    Gauss–Legendre rule.  A ``block`` × ``block`` patch at the very centre, where
-    the profile is steepest (the cusp of high-n Sérsics), is recomputed with a
-    rule graded geometrically towards the centre on each axis: ``levels``
-    sub-intervals shrinking by ``ratio`` with ``order`` Gauss–Legendre points
-    each, on both sides of the centre.  Such hp-graded rules integrate the
-    point singularity of r^α-type profiles with exponential convergence
-    (Schwab 1998, *p- and hp-Finite Element Methods*, ch. 4).
+    * ``base_order``: every pixel gets the midpoint rule corrected to sixth
+      order by finite differences (0, one evaluation per pixel) or a
+      ``base_order`` × ``base_order`` Gauss–Legendre rule.
+    * ``mid_block``, ``mid_order``: a ``mid_block`` × ``mid_block`` block
+      around the profile centre gets a ``mid_order`` × ``mid_order``
+      Gauss–Legendre rule, blended smoothly into the base rule towards the
+      block's edge (``mid_block = 0``: base rule only).
+    * ``block``, ``levels``, ``order``, ``ratio``: the 3 × 3 pixels around the
+      centre (``block = 3``), or the 2 × 2 pixels whose centres bracket it
+      (``block = 2``; 0 switches the rule off) are split at their point
+      nearest the centre and graded towards it: ``levels`` sub-intervals
+      shrinking by ``ratio`` with ``order`` Gauss–Legendre points each, on
+      both sides, on both axes.  Such hp-graded rules integrate the point
+      singularity of r^α-type profiles with exponential convergence (Schwab
+      1998, *p- and hp-Finite Element Methods*, ch. 4).  Their weight is 1 for
+      pixels within ``blend`` × reach of the centre and falls smoothly to 0 at
+      the reach (one pixel for 3 × 3, half a pixel for 2 × 2).
 
-    Defaults, measured against GalSim ``real_space`` (tight tolerances) for
-    Sérsic 0.5 ≤ n ≤ 6, q ∈ {1, 0.3}, 0.7 ≤ Re ≤ 8 px, centres on pixel
-    centres, corners and in between: max error ≤ ~1e-5 of the peak pixel
-    (budget 1e-4).  ``levels=8, order=7`` cut the cusp error of n = 6,
-    q = 0.3 twentyfold over ``levels=10, order=5`` at about the same cost;
-    ``mid_block=25`` keeps elongated low-n profiles (q ≥ 0.2, minor axis
-    narrower than 2 px) inside the Gauss–Legendre tier where the one-point
-    base rule would alias them.  Below q ≈ 0.2 with a sub-pixel minor axis
-    the budget needs a finer configuration.
+    Models choose a configuration per profile by default (``quadrature="auto"``,
+    :func:`~bayesphot.render.choose_quadrature`): narrow, elongated profiles
+    need a Gauss–Legendre base rule, cuspy ones more levels.
     """
 
     base_order: int = 0
@@ -41,11 +42,35 @@ class QuadratureConfig:
     levels: int = 8
     order: int = 7
     ratio: float = 0.25
-    mid_block: int = 25
-    mid_order: int = 6
+    blend: float = 0.4
+    mid_block: int = 9
+    mid_order: int = 4
+
+    def __post_init__(self) -> None:
+        if self.block not in (0, 2, 3):
+            raise ModelError(f"QuadratureConfig.block must be 0, 2 or 3, got {self.block}")
+        if self.mid_block and (self.mid_block % 2 == 0 or self.mid_block < 7):
+            raise ModelError(f"QuadratureConfig.mid_block must be 0 or an odd number ≥ 7, got {self.mid_block}")
+        if self.block and not self.mid_block:
+            raise ModelError("QuadratureConfig.block needs mid_block > 0 (the cusp rule blends into it)")
+        if not 0.0 < self.blend < 1.0:
+            raise ModelError(f"QuadratureConfig.blend must lie in (0, 1), got {self.blend}")
+        if min(self.order, self.levels, self.mid_order) < 1 or not 0.0 < self.ratio < 1.0 or self.base_order < 0:
+            raise ModelError("QuadratureConfig orders and levels must be positive and ratio in (0, 1)")
 
 
-DEFAULT_QUADRATURE = QuadratureConfig()
+
+#: used where no automatic choice can be made (no values yet); moderate cusps, q ≳ 0.5
+DEFAULT_QUADRATURE = QuadratureConfig(levels=6, order=6, mid_block=11, mid_order=4)
+
+
+def quadrature_evaluations(config: QuadratureConfig, shape: tuple[int, int]) -> int:
+    """Brightness evaluations of one render of a ``shape`` = (rows, columns) grid with ``config``."""
+    rows, cols = shape
+    base = (rows + 4) * (cols + 4) if config.base_order == 0 else rows * cols * config.base_order**2
+    near = config.mid_block**2 * config.mid_order**2
+    cusp = config.block**2 * (2 * config.levels * config.order) ** 2 if config.block else 0
+    return base + near + cusp
 
 
 @lru_cache(maxsize=32)
