@@ -139,9 +139,8 @@ class Problem:
         out = []
         labels = self.free.labels()
         i = 0
-        for _, param in self.free.entries:
+        for (_, param), tr in zip(self.free.entries, self.free.transforms, strict=True):
             size = int(np.prod(param.shape)) if param.shape else 1
-            tr = param.transform
             for j in range(size):
                 ui, u0 = float(u[i + j]), float(u_start[i + j])
                 kind = tr.kind
@@ -305,9 +304,9 @@ class LM:
         labels = pb.free.labels()
         kinds: list[str] = []
         cyclic_idx: list[int] = []
-        for _, param in pb.free.entries:
+        for (_, param), tr in zip(pb.free.entries, pb.free.transforms, strict=True):
             size = int(np.prod(param.shape)) if param.shape else 1
-            kinds += [param.transform.kind] * size
+            kinds += [tr.kind] * size
         for i, kind in enumerate(kinds):
             if kind == "cyclic":
                 cyclic_idx.append(i)
@@ -370,7 +369,7 @@ class LM:
         dxdu = free.derivative(state.u)
         cov = parameter_covariance(cov_u, dxdu, labels)
         sigma = cov.sigma if self.want_covariance else None
-        free.assign(state.u, sigma)
+        free.assign(state.u, sigma, covariance_unconstrained=cov_u if self.want_covariance else None)
         u_final = free.unconstrained()  # cyclic elements wrapped into their range
         return FitResult(
             message=message, success=message == "success", chi2=state.chi2, ndf=pb.ndf,

@@ -27,7 +27,7 @@ import numpy as np
 from .. import backend
 from ..errors import FitError
 from ..models.base import Model
-from ..priors.defaults import default_priors
+from ..models.defaults import default_priors
 from ..priors.distributions import Prior
 from ..program import Program
 from .posterior import Posterior, circular_mean, diagnose, from_dict_compat, unwrap_about
@@ -266,7 +266,7 @@ class NUTS(_Sampler):
     likelihood : {"gaussian", "poisson"}
     priors : "default", None or mapping
         "default": parameters without a prior get the default of
-        :mod:`bayesphot.priors.defaults`; None: flat within the limits;
+        :mod:`bayesphot.models.defaults`; None: flat within the limits;
         a mapping ``{"child:param": Prior}`` overrides.
     fit : "auto", True or False
         Run the MAP fit first ("auto": unless the model was fitted already).
