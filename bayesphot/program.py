@@ -463,7 +463,8 @@ class Program:
                 flux = p["flux"]
             if flux is None:
                 continue
-            out[prefix + "flux"] = flux
+            if prefix + "flux" not in self.free.names:  # a free "flux" parameter is a sample site already
+                out[prefix + "flux"] = flux
             if zeropoint is not None:
                 out[prefix + "mag"] = zeropoint - 2.5 * xp.log10(flux)
         return out

@@ -72,11 +72,15 @@ class Posterior:
         What the diagnostics found (empty when all is well).
     names : list of str
         Free parameters, ``"child:param"``.
+    min_ess : float or None
+        The bulk-ESS threshold the diagnostics used (None: 100 per chain);
+        saved in the netCDF attributes and used again by :meth:`from_netcdf`.
     """
 
     idata: Any
     issues: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    min_ess: float | None = None
 
     # ------------------------------------------------------------ access
     @property
@@ -126,8 +130,10 @@ class Posterior:
 
         idata = az.from_netcdf(str(path))
         names = json.loads(idata.posterior.attrs.get("parameters", "[]"))
-        post = cls(idata=idata, names=names)
-        post.issues = diagnose(post, min_ess=None, max_tree_depth=int(idata.posterior.attrs.get("max_tree_depth", 10)),
+        min_ess = idata.posterior.attrs.get("min_ess")
+        min_ess = None if min_ess is None or not float(min_ess) > 0 else float(min_ess)
+        post = cls(idata=idata, names=names, min_ess=min_ess)
+        post.issues = diagnose(post, min_ess=min_ess, max_tree_depth=int(idata.posterior.attrs.get("max_tree_depth", 10)),
                                warn=False)
         return post
 

@@ -154,6 +154,9 @@ class _Sampler:
             "map_seconds": t_map, "sampling_seconds": t_sample, "start": start.source,
             "mass_matrix": mass_matrix + ("+adapted" if self.adapt_mass_matrix else ""),
         })
+        post.min_ess = self.min_ess
+        if self.min_ess is not None:
+            post.idata.posterior.attrs["min_ess"] = float(self.min_ess)
         post.issues = diagnose(post, self.min_ess, self.max_tree_depth)
         if self.write_back:
             write_back(model, program, post)
@@ -165,12 +168,12 @@ class _Sampler:
         free = program.free
         posterior: dict[str, np.ndarray] = {}
         cyclic: dict[str, list[float]] = {}
-        for (name, param), a, b, shape in zip(free.entries, free.offsets[:-1], free.offsets[1:], free.shapes,
-                                              strict=True):
-            values = np.asarray(param.transform.forward(samples[..., int(a):int(b)]), dtype=np.float64)
+        for (name, _), tr, a, b, shape in zip(free.entries, free.transforms, free.offsets[:-1], free.offsets[1:],
+                                              free.shapes, strict=True):
+            values = np.asarray(tr.forward(samples[..., int(a):int(b)]), dtype=np.float64)
             values = values.reshape((chains, draws, *tuple(shape)))
-            if param.cyclic:
-                lower, upper = param.limits
+            if tr.cyclic:
+                lower, upper = tr.lower, tr.upper
                 period = upper - lower
                 center = circular_mean(values.reshape((chains * draws, *tuple(shape))), lower, period, axis=0)
                 values = unwrap_about(values, center, period)

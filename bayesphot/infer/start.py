@@ -92,9 +92,13 @@ def find_map(model: Model, program: Program, fit: str | bool = "auto") -> tuple[
     except ImportError:
         LM = None
     if LM is not None:
-        result = LM(model, likelihood=program.likelihood).fit()
+        lm = LM(model, likelihood=program.likelihood)
+        result = lm.fit()
         u = np.asarray(getattr(result, "u", program.free.unconstrained()), dtype=np.float64)
         cov = getattr(result, "covariance_unconstrained", None)
+        if lm.problem.free.transforms != program.free.transforms:
+            # the sampler's priors bind differently from the model's own: re-express the MAP in its space
+            u, cov = program.free.unconstrained(), None
         return u, None if cov is None else np.asarray(cov, dtype=np.float64), str(getattr(result, "message", ""))
     u, message = _scipy_map(program)
     program.free.assign(u)
