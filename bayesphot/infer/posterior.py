@@ -133,8 +133,8 @@ class Posterior:
         min_ess = idata.posterior.attrs.get("min_ess")
         min_ess = None if min_ess is None or not float(min_ess) > 0 else float(min_ess)
         post = cls(idata=idata, names=names, min_ess=min_ess)
-        post.issues = diagnose(post, min_ess=min_ess, max_tree_depth=int(idata.posterior.attrs.get("max_tree_depth", 10)),
-                               warn=False)
+        depth = int(idata.posterior.attrs.get("max_tree_depth", 10))
+        post.issues = diagnose(post, min_ess=min_ess, max_tree_depth=depth, warn=False)
         return post
 
     def __repr__(self) -> str:

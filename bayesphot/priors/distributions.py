@@ -37,7 +37,7 @@ class Prior:
         for key, value in asdict(self).items():
             if value is None and key in ("low", "high") and isinstance(self, TruncatedNormal):
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+            if isinstance(value, bool) or (not isinstance(value, (int, float)) and not hasattr(value, "__float__")):
                 raise ParameterError(f"{type(self).__name__} prior: {key} must be a number, got {value!r}")
             try:
                 number = float(value)
@@ -138,7 +138,6 @@ class TruncatedNormal(Prior):
             raise ParameterError(f"TruncatedNormal prior needs low < high, got {self.low}, {self.high}")
 
     def log_prob(self, x: Array) -> Array:
-        xp = namespace(x)
         a = -math.inf if self.low is None else (self.low - self.loc) / self.scale
         b = math.inf if self.high is None else (self.high - self.loc) / self.scale
         z = (x - self.loc) / self.scale
@@ -183,7 +182,6 @@ class HalfNormal(Prior):
         _check_scale(self)
 
     def log_prob(self, x: Array) -> Array:
-        xp = namespace(x)
         z = x / self.scale
         return _bounded(x, -0.5 * z * z - math.log(self.scale) - _LOG_SQRT_2PI + math.log(2.0), 0.0, None)
 
