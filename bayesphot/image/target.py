@@ -205,7 +205,7 @@ class TargetImage:
         if self.wcs is None:
             raise ImageError("this target has no WCS")
         col, row = self.arcsec_to_pixel(x, y)
-        ra, dec = self.wcs.wcs_pix2world(col, row, 0)
+        ra, dec = self.wcs.all_pix2world(col, row, 0)  # SIP (and other) distortions included
         return ra, dec
 
     def __repr__(self) -> str:
