@@ -239,11 +239,17 @@ class _Sampler:
 
 
 def write_back(model: Model, program: Program, post: Posterior) -> None:
-    """Store posterior mean ± sd (circular mean for cyclic parameters) in the model's parameters."""
+    """Store posterior mean ± sd (circular mean for cyclic parameters) in the model's parameters.
+
+    When the diagnostics found issues (``post.ok`` is False) every value is
+    marked (``param.note``, shown when the parameter is printed).
+    """
+    note = None if post.ok else "posterior not converged: see Posterior.issues"
     for name, param in program.free.entries:
         mean = post.mean(name)
         param.value = np.reshape(mean, param.shape)
         param.uncertainty = np.reshape(post.sd(name), param.shape)
+        param.note = note
 
 
 class NUTS(_Sampler):

@@ -119,6 +119,7 @@ class Parameter:
         self._uncertainty: np.ndarray | None = None
         self._prior: Prior | None = None
         self._tie: Tie | None = None
+        self.note: str | None = None  # a caveat shown with the value (e.g. an unconverged posterior)
         self._fixed = False
         self._cyclic = bool(cyclic)
         self._limits: tuple[float | None, float | None] = (None, None)
@@ -277,6 +278,7 @@ class Parameter:
             arr = lower + np.mod(arr - lower, upper - lower)
         self._check_inside(arr, repr(new))
         self._value = arr
+        self.note = None  # a new value: an earlier caveat no longer applies
 
     def _check_inside(self, arr: np.ndarray, shown: str) -> None:
         """Raise unless ``arr`` lies in the limits and the prior's support."""
@@ -497,6 +499,9 @@ class Parameter:
         if self._tie is not None:
             src_names = [(names or {}).get(id(s), s.name) for s in self._tie.sources]
             text += f" tied {self._tie.describe(src_names)}"
+        notes = [self.note] if self.note else [s.note for s in self.tie_ancestors() if s.note]
+        if notes:
+            text += f"  [{notes[0]}]"
         return text
 
     def __str__(self) -> str:
