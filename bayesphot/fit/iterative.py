@@ -15,6 +15,7 @@ from Iter's answer and reuses the compiled sub-model Jacobians.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,7 @@ class Iter:
         chi2 = whole.fit_statistic(np.ravel(total)[whole.index])
         problems: dict[int, Problem] = {}
         block_models: dict[int, Model] = {}
+        fitted_blocks: set[int] = set()
         at_limit: dict[int, list[str]] = {}
         history: list[dict[str, Any]] = [{"chi2": chi2, "cycle": 0}]
         message = "max cycles reached"
@@ -137,6 +139,7 @@ class Iter:
                     for i in members:
                         new_image = engine.children[i].value(engine.child_vector(i, u, inputs))
                         self._replace(engine, i, images, new_image, total)
+                    fitted_blocks.add(b)
                     if bar is not None:
                         bar.update(1)
                 new_chi2 = whole.fit_statistic(np.ravel(total)[whole.index])
@@ -150,6 +153,12 @@ class Iter:
                 if improvement <= self.tol * max(abs(new_chi2), 1.0):
                     message = "success"
                     break
+        except KeyboardInterrupt:
+            done = [children[i].name for b in sorted(fitted_blocks) for i in blocks[b]]
+            todo = [children[i].name for b in range(len(blocks)) if b not in fitted_blocks for i in blocks[b]]
+            message = (f"interrupted in cycle {cycles}: fitted {', '.join(done) or 'none'}"
+                       + (f"; never fitted (start values kept): {', '.join(todo)}" if todo else ""))
+            warnings.warn(f"Iter {message}", RuntimeWarning, stacklevel=2)
         finally:
             if bar is not None:
                 bar.close()
@@ -161,6 +170,8 @@ class Iter:
         singular = False
         labels = free.labels()
         for b, members in enumerate(blocks):
+            if b not in fitted_blocks:
+                continue
             pb = problems[b]
             pb.set_offset(self._others_block(engine, members, images, total, block_models[b].window))
             u_b = pb.free.unconstrained()
@@ -173,6 +184,12 @@ class Iter:
             cov_u[np.ix_(index, index)] = block
         cov = parameter_covariance(cov_u, free.derivative(u), labels)
         free.assign(u, cov.sigma, covariance_unconstrained=cov_u)
+        fitted_models = [children[i].name for b in sorted(fitted_blocks) for i in blocks[b]]
+        for b, members in enumerate(blocks):
+            if b not in fitted_blocks:  # interrupted before its first fit: no uncertainty to report
+                for i in members:
+                    for p in children[i].parameters.values():
+                        p.uncertainty = None
         u = free.unconstrained()
         limits = [lab for b in range(len(blocks)) for lab in at_limit.get(b, [])]
         prior = whole.prior_penalty(u)
@@ -181,7 +198,7 @@ class Iter:
             u=u, labels=labels, names=free.names, covariance_unconstrained=cov_u, covariance=cov,
             at_limit=limits, converged_by="chi2 change" if message == "success" else None, singular=singular,
             objective=chi2 + prior, likelihood=self.likelihood, history=history,
-            wall_time=time.perf_counter() - t0, model=group,
+            wall_time=time.perf_counter() - t0, model=group, fitted_models=fitted_models,
         )
 
     @staticmethod

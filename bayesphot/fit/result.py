@@ -57,6 +57,10 @@ class FitResult:
         Per iteration: ``chi2``, ``lambda`` (damping), ``accepted``.
     wall_time : float
         Seconds spent in ``fit()`` (compilation included).
+    fitted_models : list of str
+        :class:`~bayesphot.fit.Iter`: the sub-models fitted at least once
+        (all of them unless interrupted with Ctrl-C, when ``message`` starts
+        with ``"interrupted"`` and the others keep their start values).
     """
 
     message: str
@@ -77,6 +81,7 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     wall_time: float = 0.0
     model: Model | None = field(default=None, repr=False)
+    fitted_models: list[str] = field(default_factory=list)
 
     @property
     def chi2_ndf(self) -> float:
