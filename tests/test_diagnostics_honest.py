@@ -52,3 +52,19 @@ def test_values_from_a_doubtful_posterior_are_marked() -> None:
     assert good.ok
     write_back(group, program, good)
     assert "not converged" not in str(group)
+
+
+def test_sampler_start_reuses_the_fit_covariance() -> None:
+    from bayesphot.fit.result import last_fit
+    from bayesphot.infer.start import prepare
+
+    rng = np.random.default_rng(5)
+    target = bp.TargetImage(rng.normal(3.0, 0.5, size=(10, 10)), variance=np.full((10, 10), 0.25))
+    sky = bp.Model("sky", "plane sky model", target=target, I=2.0, dIdx=0.0, dIdy=0.0)
+    result = bp.fit.LM(sky).fit()
+    program = Program(sky, priors=bp.models.default_priors(sky))
+    start = prepare(sky, program, "auto")  # before: an uncompiled exact Hessian (53–85 s on real models)
+    assert start.message == "current values (fitted earlier)" and start.source == "fit covariance"
+    np.testing.assert_allclose(start.inverse_mass_matrix, result.covariance_unconstrained, rtol=1e-12)
+    sky["I"].value = 2.5  # the model moved since the fit: its covariance no longer applies
+    assert last_fit(sky, program.free.labels(), program.free.transforms, program.free.unconstrained()) is None

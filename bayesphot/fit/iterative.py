@@ -27,7 +27,7 @@ from ..models.group import GroupModel
 from .engine import DEFAULT_MAX_MEMORY, GroupEngine, make_engine
 from .laplace import invert_hessian, parameter_covariance
 from .lm import LM, Problem
-from .result import FitResult
+from .result import FitResult, remember
 
 
 class Iter:
@@ -193,13 +193,16 @@ class Iter:
         u = free.unconstrained()
         limits = [lab for b in range(len(blocks)) for lab in at_limit.get(b, [])]
         prior = whole.prior_penalty(u)
-        return FitResult(
+        result = FitResult(
             message=message, success=message == "success", chi2=chi2, ndf=whole.ndf, iterations=cycles,
             u=u, labels=labels, names=free.names, covariance_unconstrained=cov_u, covariance=cov,
             at_limit=limits, converged_by="chi2 change" if message == "success" else None, singular=singular,
             objective=chi2 + prior, likelihood=self.likelihood, history=history,
             wall_time=time.perf_counter() - t0, model=group, fitted_models=fitted_models,
         )
+        if result.success:
+            remember(result, free.transforms)
+        return result
 
     @staticmethod
     def _blocks(group: GroupModel, engine: GroupEngine) -> list[list[int]]:

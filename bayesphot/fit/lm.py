@@ -38,7 +38,7 @@ from ..models.base import Model
 from ..program import Program
 from .engine import DEFAULT_MAX_MEMORY, make_engine
 from .laplace import invert_hessian, parameter_covariance
-from .result import FitResult
+from .result import FitResult, remember
 
 AT_LIMIT_FRACTION = 1e-4
 
@@ -371,10 +371,12 @@ class LM:
         sigma = cov.sigma if self.want_covariance else None
         free.assign(state.u, sigma, covariance_unconstrained=cov_u if self.want_covariance else None)
         u_final = free.unconstrained()  # cyclic elements wrapped into their range
-        return FitResult(
+        result = FitResult(
             message=message, success=message == "success", chi2=state.chi2, ndf=pb.ndf,
             iterations=iterations, u=u_final, labels=labels, names=free.names,
             covariance_unconstrained=cov_u, covariance=cov, at_limit=limits, converged_by=how,
             singular=singular, objective=state.objective, likelihood=self.likelihood, history=history,
             model=self.model,
         )
+        remember(result, free.transforms)
+        return result

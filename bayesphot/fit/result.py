@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,3 +129,25 @@ class FitResult:
         if self.singular:
             lines.append("singular Hessian: pseudo-inverse used")
         return "\n".join(lines)
+
+
+_LAST: weakref.WeakKeyDictionary[Model, tuple[FitResult, tuple[Any, ...]]] = weakref.WeakKeyDictionary()
+
+
+def remember(result: FitResult, transforms: Any) -> None:
+    """Keep ``result`` as the latest fit of its model (weakly), with the transforms its ``u`` is in."""
+    if result.model is not None:
+        _LAST[result.model] = (result, tuple(transforms))
+
+
+def last_fit(model: Model, labels: list[str], transforms: Any, u: np.ndarray) -> FitResult | None:
+    """The latest fit of ``model`` if it still describes the model: same elements, transforms and values."""
+    entry = _LAST.get(model)
+    if entry is None:
+        return None
+    result, fit_transforms = entry
+    if result.labels != list(labels) or fit_transforms != tuple(transforms) or result.u.shape != np.shape(u):
+        return None
+    if not np.allclose(result.u, u, rtol=1e-10, atol=1e-10):
+        return None  # the values changed since (or a cyclic element wrapped differently)
+    return result

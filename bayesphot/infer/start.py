@@ -86,7 +86,15 @@ def find_map(model: Model, program: Program, fit: str | bool = "auto") -> tuple[
     if fit == "auto":
         fit = not is_fitted(model)
     if not fit:
-        return program.free.unconstrained(), None, "current values"
+        u = program.free.unconstrained()
+        try:
+            from ..fit.result import last_fit
+        except ImportError:  # pragma: no cover
+            return u, None, "current values"
+        previous = last_fit(model, program.free.labels(), program.free.transforms, u)
+        if previous is None:
+            return u, None, "current values"
+        return u, np.asarray(previous.covariance_unconstrained, dtype=np.float64), "current values (fitted earlier)"
     try:
         from ..fit import LM  # type: ignore[attr-defined]
     except ImportError:
@@ -127,7 +135,8 @@ def laplace_inverse_mass(program: Program, u: np.ndarray, fallback: np.ndarray |
             pass
 
     with backend.using("jax"):
-        hessian = np.asarray(jax.hessian(lambda v: -program.log_density(v))(np.asarray(u, dtype=np.float64)))
+        hessian_fn = jax.jit(jax.hessian(lambda v: -program.log_density(v)))  # compiled, not run op by op
+        hessian = np.asarray(hessian_fn(np.asarray(u, dtype=np.float64)))
     hessian = 0.5 * (hessian + hessian.T)
     if not np.all(np.isfinite(hessian)):
         raise FitError("the Hessian of the log-density at the start point is not finite")
