@@ -26,7 +26,8 @@ class FitResult:
     success : bool
         True only for ``message == "success"``.
     converged_by : str or None
-        Which test ended a successful fit: ``"gradient"``, ``"chi2 change"`` or ``"step"``.
+        Which test ended a successful fit: ``"gradient"``, ``"chi2 change"``, ``"step"`` or
+        ``"precision"`` (no step lowers χ² at the precision in use, and none is predicted to).
     chi2 : float
         χ² over the unmasked pixels at the end (Gaussian), or the Cash deviance
         2 Σ [μ − d + d ln(d/μ)] (Poisson); priors not included.
