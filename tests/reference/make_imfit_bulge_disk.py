@@ -25,7 +25,7 @@ from astropy.io import fits
 
 HERE = Path(__file__).parent
 OUTPUT = HERE / "imfit_bulge_disk.json"
-DATA = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/data/ic3478")
+DATA = Path("/work/shared/data/ic3478")
 CUTOUT = {"rows": [78, 180], "cols": [78, 180]}
 NOISE = {"gain": 4.725, "read_noise": 4.3, "original_sky": 130.14}
 # start values (Imfit conventions), also used as bayesphot's start
@@ -33,17 +33,18 @@ START = {"X0": 51.0, "Y0": 51.0, "bulge": {"PA": 20.0, "ell": 0.2, "n": 2.0, "I_
          "disk": {"PA": 20.0, "ell": 0.2, "I_0": 200.0, "h": 20.0}}
 
 
-def cutout() -> tuple[np.ndarray, np.ndarray]:
+def cutout(data: Path) -> tuple[np.ndarray, np.ndarray]:
     (r0, r1), (c0, c1) = CUTOUT["rows"], CUTOUT["cols"]
-    image = fits.getdata(DATA / "ic3478rss_256.fits").astype(np.float64)[r0:r1, c0:c1]
-    mask = fits.getdata(DATA / "ic3478rss_256_mask.fits")[r0:r1, c0:c1]
+    image = fits.getdata(data / "ic3478rss_256.fits").astype(np.float64)[r0:r1, c0:c1]
+    mask = fits.getdata(data / "ic3478rss_256_mask.fits")[r0:r1, c0:c1]
     return image, mask
 
 
-def main() -> None:
+def main(data: Path = DATA, output: Path | None = OUTPUT) -> dict:
+    """Fit with Imfit; write the JSON to ``output`` (None: do not write) and return it."""
     import pyimfit
 
-    image, mask = cutout()
+    image, mask = cutout(data)
     desc = pyimfit.SimpleModelDescription()
     desc.x0.setValue(START["X0"], [START["X0"] - 10, START["X0"] + 10])
     desc.y0.setValue(START["Y0"], [START["Y0"] - 10, START["Y0"] + 10])
@@ -77,9 +78,10 @@ def main() -> None:
         "chi2": float(fitter.fitStatistic), "reduced_chi2": float(fitter.reducedFitStatistic),
         "n_valid_pixels": int(fitter.nValidPixels),
     }
-    OUTPUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    if output is not None:
+        output.write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    print(json.dumps(main(Path(sys.argv[1]) if len(sys.argv) > 1 else DATA), indent=2))
