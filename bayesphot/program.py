@@ -17,9 +17,11 @@ The probabilistic program
 
 * one ``sample`` site per free parameter, named ``"child:param"``, holding the
   *constrained* value, with an ``ImproperUniform`` distribution whose support
-  is the parameter's limits (``interval``, ``greater_than``, ``less_than`` or
+  is the parameter's effective support, its limits intersected with its
+  prior's support (``interval``, ``greater_than``, ``less_than`` or
   ``real``; cyclic parameters are ``real`` and wrapped into their period inside
-  the program).  The PPL maps each site to the unconstrained space with its
+  the program).  Tied parameters have no site: they are computed from their
+  sources (a shared bulge/disk centre is one site).  The PPL maps each site to the unconstrained space with its
   own bijection (``biject_to(support)``: affine∘sigmoid, shifted exp, …), which
   is exactly :class:`~bayesphot.params.Transform`, and adds its log-Jacobian;
 * one ``factor`` site ``"child:param:prior"`` per parameter with a prior,
@@ -47,30 +49,84 @@ import numpy as np
 
 from . import backend
 from .backend import Array, namespace
-from .errors import FitError, ModelError
+from .errors import FitError, ModelError, ParameterError
 from .models.base import Model
-from .params import Parameter
+from .params import Parameter, Transform
+from .priors.distributions import Prior
 
 LIKELIHOODS = ("gaussian", "poisson")
 
 
 class FreeParameters:
-    """The model's free (not fixed) parameters as one unconstrained vector.
+    """The model's free parameters as one unconstrained vector, and its tied parameters as functions of it.
+
+    A parameter is *free* when it is neither fixed nor tied.  Each free
+    parameter maps to its elements of the vector through the transform onto
+    its effective support (limits ∩ prior support, see
+    :meth:`~bayesphot.params.Parameter.bounds`).  A *tied* parameter has no
+    element: :meth:`values` computes it from its sources, so a shared centre
+    is one element, one sample site.
 
     Parameters
     ----------
     model : Model
         Every free parameter must have a value (call ``initialize()`` first).
+    priors : mapping, optional
+        ``{"child:param": Prior}`` overriding the parameters' own priors (their
+        supports bind the transforms in the same way).
+    inputs : bool
+        Accept ties to parameters outside ``model`` by taking the tied values
+        as extra elements at the end of the vector (identity transform; used
+        by the per-sub-model Jacobian engines of :mod:`bayesphot.fit`).  Without
+        it such a tie is a :class:`~bayesphot.errors.ModelError`.
     """
 
-    def __init__(self, model: Model) -> None:
-        self.entries: list[tuple[str, Parameter]] = [
-            (name, param) for name, param in model.parameters.items() if not param.fixed
-        ]
+    def __init__(self, model: Model, priors: Mapping[str, Any] | None = None, inputs: bool = False) -> None:
+        params = dict(model.parameters)  # a group checks here that no object appears twice
+        self.parameters = params
+        priors = dict(priors or {})
+        names_by_id = {id(p): name for name, p in params.items()}
+        self.entries: list[tuple[str, Parameter]] = []
+        self.transforms: list[Transform] = []
+        for name, param in params.items():
+            if param.is_free:
+                self.entries.append((name, param))
+                self.transforms.append(param.transform_for(priors.get(name, param.prior)))
         missing = [name for name, param in self.entries if param.value is None]
         if missing:
             raise ModelError(f"parameters without a value: {', '.join(missing)} (call initialize())")
-        if not self.entries:
+        for (name, param), tr in zip(self.entries, self.transforms, strict=True):
+            _check_support(name, param.value, tr)
+        # tied parameters, in an order where every source comes before its followers
+        self.tied: list[tuple[str, Parameter, list[str]]] = []
+        self.inputs: list[str] = []
+        available = {name for name, p in params.items() if not p.tied}
+        pending = [(name, p) for name, p in params.items() if p.tied]
+        for name, param in pending:
+            outside = [s for s in param.tie_spec.sources if id(s) not in names_by_id]
+            if outside and not inputs:
+                raise ModelError(f"{name} is tied to a parameter outside model {model.name!r} "
+                                 f"({', '.join(s.name for s in outside)}); fit a group that contains both")
+            if outside:
+                if param.value is None:
+                    raise ModelError(f"tied parameter {name} has no value: its sources are unset")
+                self.entries.append((name, param))
+                self.transforms.append(Transform())
+                self.inputs.append(name)
+                available.add(name)
+        pending = [(name, p) for name, p in pending if name not in available]
+        while pending:
+            progress = False
+            for name, param in list(pending):
+                sources = [names_by_id[id(s)] for s in param.tie_spec.sources]
+                if all(src in available for src in sources):
+                    self.tied.append((name, param, sources))
+                    available.add(name)
+                    pending.remove((name, param))
+                    progress = True
+            if not progress:  # pragma: no cover - Parameter.tie refuses cycles
+                raise ModelError(f"circular ties among {', '.join(n for n, _ in pending)}")
+        if not self.entries and not inputs:
             raise ModelError(f"model {model.name!r} has no free parameters")
         self.shapes = [param.shape for _, param in self.entries]
         sizes = [int(np.prod(shape)) if shape else 1 for shape in self.shapes]
@@ -83,6 +139,26 @@ class FreeParameters:
     @property
     def size(self) -> int:
         return int(self.offsets[-1])
+
+    @property
+    def own_size(self) -> int:
+        """Elements of the free parameters (the vector without its input elements)."""
+        return int(sum(int(np.prod(shape)) if shape else 1
+                       for (name, _), shape in zip(self.entries, self.shapes, strict=True) if name not in self.inputs))
+
+    def structure(self) -> tuple[Any, ...]:
+        """What a compiled function of the vector depends on besides values (for caches)."""
+        return (
+            tuple((name, shape, tr) for (name, _), shape, tr in zip(self.entries, self.shapes, self.transforms,
+                                                                    strict=True)),
+            tuple(self.inputs),
+            tuple((name, tuple(sources), param.tie_spec.key()) for name, param, sources in self.tied),
+        )
+
+    @property
+    def tied_names(self) -> list[str]:
+        """Tied parameters computed from the vector (not elements of it)."""
+        return [name for name, _, _ in self.tied]
 
     def labels(self) -> list[str]:
         """One label per vector element: ``"gal:n"`` or ``"gal:logI[3]"``."""
@@ -100,36 +176,108 @@ class FreeParameters:
 
     def unconstrained(self) -> np.ndarray:
         """Current values as an unconstrained numpy vector."""
-        parts = [np.ravel(param.transform.inverse(param.interior_value())) for _, param in self.entries]
+        parts = []
+        for (name, param), tr in zip(self.entries, self.transforms, strict=True):
+            value = param.value if name in self.inputs else _interior(param.value, tr)
+            parts.append(np.ravel(tr.inverse(np.asarray(value, dtype=np.float64))))
         return np.concatenate(parts).astype(np.float64)
 
-    def values(self, u: Array) -> dict[str, Array]:
-        """Parameter name → constrained value for an unconstrained vector ``u``."""
+    def values(self, u: Array, fixed: Mapping[str, Array] | None = None) -> dict[str, Array]:
+        """Parameter name → constrained value for an unconstrained vector ``u``, tied parameters included.
+
+        ``fixed`` supplies values of fixed parameters that ties read
+        (default: their stored values).
+        """
         pieces = self._pieces(u)
-        return {name: param.transform.forward(piece) for (name, param), piece in zip(self.entries, pieces, strict=True)}
+        out = {name: tr.forward(piece)
+               for (name, _), tr, piece in zip(self.entries, self.transforms, pieces, strict=True)}
+        if self.tied:
+            be = backend.current()
+            for name, param, sources in self.tied:
+                args = [out[src] if src in out else
+                        (fixed[src] if fixed is not None and src in fixed else be.asarray(self.parameters[src].value))
+                        for src in sources]
+                out[name] = param.tie_spec.evaluate(args)
+        return out
 
     def log_abs_det_jacobian(self, u: Array) -> Array:
         """Σ log |dx/du| over all elements (the change-of-variables term for sampling)."""
         total = 0.0
-        for (_, param), piece in zip(self.entries, self._pieces(u), strict=True):
-            total = total + param.transform.log_abs_det_jacobian(piece)
+        for tr, piece in zip(self.transforms, self._pieces(u), strict=True):
+            total = total + tr.log_abs_det_jacobian(piece)
         return total
 
     def derivative(self, u: np.ndarray) -> np.ndarray:
         """dx/du per element (numpy), to carry covariances to parameter space."""
         parts = [
-            np.ravel(backend.to_numpy(param.transform.derivative(piece)))
-            for (_, param), piece in zip(self.entries, self._pieces(np.asarray(u, dtype=np.float64)), strict=True)
+            np.ravel(backend.to_numpy(tr.derivative(piece)))
+            for tr, piece in zip(self.transforms, self._pieces(np.asarray(u, dtype=np.float64)), strict=True)
         ]
         return np.concatenate(parts)
 
-    def assign(self, u: np.ndarray, sigma: np.ndarray | None = None) -> None:
-        """Store the constrained values of ``u`` (and 1σ per element) in the parameters."""
+    def assign(self, u: np.ndarray, sigma: np.ndarray | None = None,
+               covariance_unconstrained: np.ndarray | None = None) -> None:
+        """Store the constrained values of ``u`` (and 1σ per element) in the parameters.
+
+        Tied parameters follow their sources; with ``covariance_unconstrained``
+        those tied by a function get their 1σ by the delta method (affine ties
+        scale their source's σ).  A tie that drives its parameter outside the
+        parameter's limits raises a :class:`~bayesphot.errors.ParameterError`.
+        """
         values = self.values(np.asarray(u, dtype=np.float64))
         for (name, param), a, b in zip(self.entries, self.offsets[:-1], self.offsets[1:], strict=True):
+            if name in self.inputs:
+                continue
             param.value = np.asarray(values[name])
             if sigma is not None:
                 param.uncertainty = np.reshape(sigma[int(a):int(b)], param.shape)
+        for _, param, _ in self.tied:
+            value = param.value
+            if value is not None:
+                param._check_inside(value, f"{value.tolist()} (from its tie)")
+        by_function = [(name, param) for name, param, _ in self.tied if not param.tie_spec.affine]
+        if covariance_unconstrained is not None and by_function:
+            be = backend.current()
+
+            def tied_vector(uu: Array) -> Array:
+                xp = namespace(uu)
+                vals = self.values(uu)
+                return xp.concat([xp.reshape(xp.asarray(vals[name]) + 0.0 * uu[0], (-1,)) for name, _ in by_function])
+
+            jac = backend.to_numpy(be.jacfwd(tied_vector)(be.asarray(np.asarray(u, dtype=np.float64))))
+            jac = np.reshape(jac, (-1, self.size))
+            var = np.einsum("ij,jk,ik->i", jac, np.asarray(covariance_unconstrained), jac)
+            i = 0
+            for _, param in by_function:
+                size = param.size
+                param.uncertainty = np.reshape(np.sqrt(np.clip(var[i:i + size], 0.0, None)), param.shape)
+                i += size
+
+
+def _interior(value: np.ndarray, tr: Transform) -> np.ndarray:
+    """``value`` nudged off a closed edge of ``tr``'s interval so that its inverse is finite."""
+    lower, upper = tr.lower, tr.upper
+    if tr.cyclic or (lower is None and upper is None):
+        return value
+    span = (upper - lower) if (lower is not None and upper is not None) else 1.0
+    eps = 1e-9 * max(span, 1.0)
+    v = value
+    if lower is not None:
+        v = np.maximum(v, lower + eps)
+    if upper is not None:
+        v = np.minimum(v, upper - eps)
+    return v
+
+
+def _check_support(name: str, value: np.ndarray, tr: Transform) -> None:
+    """A start value outside the effective support (limits ∩ prior support) is an error."""
+    if tr.cyclic:
+        return
+    if (tr.lower is not None and np.any(value < tr.lower)) or (tr.upper is not None and np.any(value > tr.upper)):
+        raise ParameterError(
+            f"{name}: value {np.asarray(value).tolist()} lies outside its support [{tr.lower}, {tr.upper}] "
+            "(its limits intersected with its prior's support): the prior density there is zero"
+        )
 
 
 class Program:
@@ -145,7 +293,7 @@ class Program:
     priors : mapping, optional
         ``{"child:param": Prior}`` used instead of the parameters' own
         ``prior`` (the samplers pass the default priors of
-        :mod:`bayesphot.priors.defaults` here for parameters without one).
+        :mod:`bayesphot.models.defaults` here for parameters without one).
         A free parameter with no prior either way is flat within its limits.
     """
 
@@ -155,7 +303,10 @@ class Program:
             raise FitError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         self.model = model
         self.likelihood = likelihood
-        self.free = FreeParameters(model)
+        for name, prior in (priors or {}).items():
+            if prior is not None and not isinstance(prior, Prior):
+                raise FitError(f"the prior given for {name} is not a bayesphot Prior: {prior!r}")
+        self.free = FreeParameters(model, priors)
         unknown = sorted(set(priors or {}) - set(self.free.names))
         if unknown:
             raise FitError(f"priors given for parameters that are not free: {', '.join(unknown)}")
@@ -168,6 +319,7 @@ class Program:
         self.good = ~model.fit_mask
         if not self.good.any():
             raise FitError(f"model {model.name!r} has no unmasked pixel in its window")
+        model.check_pixels()
         self.data = np.where(self.good, target.data[window.slices], 0.0)
         variance = target.variance[window.slices]
         self.sqrt_weight = np.where(self.good, 1.0 / np.sqrt(np.where(self.good, variance, 1.0)), 0.0)
@@ -263,8 +415,8 @@ class Program:
     def log_posterior(self, values: Mapping[str, Any]) -> float:
         """log p(θ | data) up to a constant, for named constrained values (numpy floats)."""
         u = np.concatenate([
-            np.ravel(param.transform.inverse(np.asarray(values[name], dtype=np.float64)))
-            for name, param in self.free.entries
+            np.ravel(tr.inverse(np.asarray(values[name], dtype=np.float64)))
+            for (name, _), tr in zip(self.free.entries, self.free.transforms, strict=True)
         ])
         be = backend.current()
         return float(backend.to_numpy(self.log_likelihood(be.asarray(u)) + self.log_prior(be.asarray(u))))
@@ -272,9 +424,9 @@ class Program:
     def to_unconstrained(self, values: Mapping[str, Any]) -> np.ndarray:
         """Unconstrained numpy vector for named constrained values (missing names: current values)."""
         parts = []
-        for name, param in self.free.entries:
-            value = values[name] if name in values else param.interior_value()
-            parts.append(np.ravel(param.transform.inverse(np.asarray(value, dtype=np.float64))))
+        for (name, param), tr in zip(self.free.entries, self.free.transforms, strict=True):
+            value = values[name] if name in values else _interior(param.value, tr)
+            parts.append(np.ravel(tr.inverse(np.asarray(value, dtype=np.float64))))
         return np.concatenate(parts).astype(np.float64)
 
     # ------------------------------------------------------ compiled forms
@@ -315,9 +467,9 @@ class Program:
         n = 1, Moffat π q Rd² I0 / (β − 1) (β > 1), Gaussian and point source ``flux``.
         Magnitudes are ``zeropoint − 2.5 log10(flux)`` when the target has a zero-point.
         """
+        from .models.defaults import leaf_parameters
         from .models.galaxy import ExponentialGalaxy, GaussianGalaxy, MoffatGalaxy, SersicGalaxy
         from .models.point import PointSource
-        from .priors.defaults import leaf_parameters
         from .profiles.sersic import b_n
 
         xp = namespace(u)
@@ -344,7 +496,8 @@ class Program:
                 flux = p["flux"]
             if flux is None:
                 continue
-            out[prefix + "flux"] = flux
+            if prefix + "flux" not in self.free.names:  # a free "flux" parameter is a sample site already
+                out[prefix + "flux"] = flux
             if zeropoint is not None:
                 out[prefix + "mag"] = zeropoint - 2.5 * xp.log10(flux)
         return out
@@ -375,9 +528,9 @@ class Program:
         constraints = dist.constraints
         be = backend.current()
         pieces = []
-        for name, param in self.free.entries:
-            lower, upper = param.limits
-            if param.cyclic or (lower is None and upper is None):
+        for (name, param), tr in zip(self.free.entries, self.free.transforms, strict=True):
+            lower, upper = tr.lower, tr.upper  # the effective support: limits ∩ prior support
+            if tr.cyclic or (lower is None and upper is None):
                 support = constraints.real
             elif lower is not None and upper is not None:
                 support = constraints.interval(lower, upper)
@@ -385,13 +538,13 @@ class Program:
                 support = constraints.greater_than(lower)
             else:
                 support = constraints.less_than(upper)
-            fn = _flat_site(ppl, support, tuple(param.shape), param.interior_value())
+            fn = _flat_site(ppl, support, tuple(param.shape), _interior(param.value, tr))
             x = be.asarray(ppl.sample(name, fn))
             # the same point as an unconstrained vector of FreeParameters (cyclic: wrapped by forward)
-            pieces.append(xp_ravel(x) if param.cyclic else xp_ravel(param.transform.inverse(x)))
+            pieces.append(xp_ravel(x) if tr.cyclic else xp_ravel(tr.inverse(x)))
             prior = self.priors[name]
             if prior is not None:
-                ppl.factor(name + ":prior", prior.log_prob(param.transform.forward(x) if param.cyclic else x))
+                ppl.factor(name + ":prior", prior.log_prob(tr.forward(x) if tr.cyclic else x))
         xp = be.xp
         u = xp.concat(pieces) if len(pieces) > 1 else pieces[0]
         for key, value in self.derived(u).items():

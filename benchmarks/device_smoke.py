@@ -32,9 +32,10 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
+    from test_backends import MODELS, make_target
+
     import bayesphot as bp
     from bayesphot.program import Program
-    from test_backends import MODELS, make_target
 
     rows = []
     for kind, make in MODELS.items():

@@ -90,7 +90,7 @@ def run_bayesphot(name: str, data: np.ndarray, psf: np.ndarray, fitted: dict, ar
     import bayesphot as bp
 
     group = build(data, psf)
-    priors = bp.priors.default_priors(group)  # from the initialisation, as NUTS would
+    priors = bp.models.default_priors(group)  # from the initialisation, as NUTS would
     for key, state in fitted.items():        # start every run at the same MAP
         group[key].value = state[0]
         group[key].uncertainty = state[1]

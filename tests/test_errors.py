@@ -104,7 +104,7 @@ def test_value_outside_limits(target: bp.TargetImage) -> None:
     with pytest.raises(errors.ParameterError, match=r"n: value 0.1 is below its lower limit 0.36"):
         bp.Model("g", "sersic galaxy model", n=0.1)
     model = bp.Model("g", "sersic galaxy model", target=target)
-    with pytest.raises(errors.ParameterError, match=r"Re: value -2.0 is below its lower limit"):
+    with pytest.raises(errors.ParameterError, match=r"Re: value -2.0 is at or below its lower limit"):
         model["Re"].value = -2.0
     # limits that exclude the initial value
     with pytest.raises(errors.ParameterError, match=r"n: value 9.0 is above its upper limit 5.0"):

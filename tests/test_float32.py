@@ -20,7 +20,8 @@ def test_float32_map_matches_float64() -> None:
             target = bp.TargetImage(data, variance=np.full(shape, 0.01), pixelscale=1.0)
             gal = bp.Model("g", "sersic galaxy model", target=target)
             gal.initialize()
-            bp.fit.LM(gal).fit()
+            result = bp.fit.LM(gal).fit()
+            assert result.success, (dtype, result.message)  # before: float32 never reported success
             fitted[dtype] = {k: (float(p.value), float(p.uncertainty)) for k, p in gal.parameters.items()}
     for name, (value64, sigma64) in fitted["float64"].items():
         value32, sigma32 = fitted["float32"][name]

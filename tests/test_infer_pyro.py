@@ -50,7 +50,7 @@ def test_pyro_and_numpyro_agree() -> None:
     # lp is the program's log-density at the draw
     from bayesphot.program import Program
 
-    program = Program(group, priors=bp.priors.default_priors(small_group()))
+    program = Program(group, priors=bp.models.default_priors(small_group()))
     u = program.to_unconstrained({n: post.idata.posterior[n].values[0, 7] for n in names})
     assert float(post.idata.sample_stats["lp"].values[0, 7]) == pytest.approx(float(program.log_density(u)),
                                                                               rel=1e-6)

@@ -37,7 +37,7 @@ def unconstrained_dict(program: Program, u: np.ndarray, to: callable) -> dict:
 def test_log_density_is_minus_map_objective_plus_log_jacobian() -> None:
     """log p(u | d) = −map_objective(θ(u)) + log|dθ/du|, the Jacobian from finite differences of the transforms."""
     group = make_group()
-    program = Program(group, priors=bp.priors.default_priors(group))
+    program = Program(group, priors=bp.models.default_priors(group))
     rng = np.random.default_rng(1)
     u0 = program.free.unconstrained()
     for _ in range(3):
@@ -57,7 +57,7 @@ def test_log_density_is_minus_map_objective_plus_log_jacobian() -> None:
 def test_map_objective_against_numpy_chi2_and_scipy_priors() -> None:
     """map_objective = χ²/2 − log-normalisation − Σ log prior, every piece recomputed with numpy/scipy."""
     group = make_group()
-    priors = bp.priors.default_priors(group)
+    priors = bp.models.default_priors(group)
     program = Program(group, priors=priors)
     u = program.free.unconstrained()
     target = group.target
@@ -105,7 +105,7 @@ def test_numpyro_and_pyro_potential_equal_minus_log_density(likelihood: str) -> 
         gal = bp.Model("gal", "sersic galaxy model", target=target, quadrature=CHEAP)
         group = bp.Model("g", "group", models=[sky, gal], target=target)
         group.initialize()
-    program = Program(group, likelihood=likelihood, priors=bp.priors.default_priors(group))
+    program = Program(group, likelihood=likelihood, priors=bp.models.default_priors(group))
     rng = np.random.default_rng(3)
     u0 = program.free.unconstrained()
     points = [u0 + 0.05 * rng.standard_normal(u0.size) for _ in range(2)]
@@ -224,7 +224,7 @@ def test_to_ppl_samples_follow_prior(ppl: str) -> None:
 
 def test_default_priors_follow_documented_rules() -> None:
     group = make_group(with_priors=False)
-    priors = bp.priors.default_priors(group)
+    priors = bp.models.default_priors(group)
     assert set(priors) == set(group.parameters)
     assert priors["gal:q"] == bp.priors.Uniform(0.0, 1.0)
     assert priors["gal:n"] == bp.priors.Uniform(0.36, 10.0)
@@ -238,7 +238,7 @@ def test_default_priors_follow_documented_rules() -> None:
     # explicit priors are kept, fixed parameters skipped
     group["gal:n"].prior = bp.priors.Normal(2.0, 0.5)
     group["gal:q"].fixed = True
-    again = bp.priors.default_priors(group)
+    again = bp.models.default_priors(group)
     assert "gal:n" not in again and "gal:q" not in again
 
 

@@ -75,15 +75,9 @@ def shareable(model: Model) -> bool:
         and "y" in model.parameters
 
 
-def _free_entries(model: Model) -> list[tuple[str, Any]]:
-    return [(name, p) for name, p in model.parameters.items() if not p.fixed]
-
-
-def _structure_key(model: Model, shared: bool) -> tuple:
+def _structure_key(model: Model, shared: bool, free: FreeParameters) -> tuple:
     be = backend.current()
-    params = tuple(
-        (name, p.shape, p.fixed, p.limits, p.cyclic) for name, p in model.parameters.items()
-    )
+    params = (tuple((name, p.shape, p.fixed) for name, p in model.parameters.items()), free.structure())
     target = model.target
     if shared:
         rows, cols = model.window.shape
@@ -118,16 +112,16 @@ class LeafEngine:
         self.shared = bool(share) and shareable(model)
         rows, cols = self.window.shape
         self.render_shape = (canonical_side(rows, cols),) * 2 if self.shared else (rows, cols)
-        entries = _free_entries(model)
-        self.free = FreeParameters(model) if entries else None
-        self.size = 0 if self.free is None else self.free.size
+        # ties to parameters of other sub-models enter as extra (input) elements at the end
+        self.free = FreeParameters(model, inputs=True)
+        self.size = self.free.size
         self.fixed_names = [name for name, p in model.parameters.items() if p.fixed]
         npix = self._render_pixels()
         if chunk_size is None:
             per_column = max(npix * BYTES_PER_PIXEL_COLUMN, 1)
             chunk_size = max(1, int(max_memory // per_column))
         self.chunk_size = int(min(max(chunk_size, 1), max(self.size, 1)))
-        key = (_structure_key(model, self.shared), self.chunk_size)
+        key = (_structure_key(model, self.shared, self.free), self.chunk_size)
         if backend.current().name == "jax":
             # traced per object (cheap), compiled once per structure (bayesphot.structure)
             self._value_fn, self._jac_fn = self._compile()
@@ -168,8 +162,7 @@ class LeafEngine:
 
         def image(u: Any, fixed: dict[str, Any], shift: Any) -> Any:
             values = dict(fixed)
-            if free is not None:
-                values.update(free.values(u))
+            values.update(free.values(u, fixed))
             if shared:
                 values["x"] = values["x"] - shift[0]
                 values["y"] = values["y"] - shift[1]
@@ -181,7 +174,7 @@ class LeafEngine:
         if be.name == "jax":
             return self._lowered(image, directional)
         value_fn = be.jit(image)
-        if free is None:
+        if free.size == 0:
             return value_fn, None
         if self.chunk_size >= self.size:
             jac = be.jacfwd(image)
@@ -194,12 +187,12 @@ class LeafEngine:
         from .. import structure
 
         be = backend.current()
-        u0 = be.asarray(np.zeros(max(self.size, 0)) if self.free is None else self.free.unconstrained())
+        u0 = be.asarray(self.free.unconstrained() if self.size else np.zeros(0))
         fixed, shift = self._fixed(), be.asarray(self._shift_value())
         lowered = structure.lower(image, u0, fixed, shift)
         value = structure.compiled(lowered, "value")
         value_fn = lambda *args: value(lowered.params, *args)
-        if self.free is None:
+        if self.size == 0:
             return value_fn, None
         if self.chunk_size >= self.size:
             jac = structure.compiled(lowered, "jacfwd")
@@ -254,6 +247,14 @@ class LeafEngine:
 class GroupEngine:
     """Image and Jacobian of a group, assembled from its children's engines.
 
+    The group's vector is that of ``FreeParameters(group, inputs=True)``: the
+    free parameters of every sub-model in order, then the values of ties to
+    parameters outside the group (when it is itself a sub-model).  A
+    sub-model's tied parameters whose sources lie in another sub-model are
+    inputs of that sub-model's engine; the group computes them from its
+    vector and adds their Jacobian by the chain rule (d image / d tied ×
+    d tied / d u).
+
     Parameters
     ----------
     model : GroupModel
@@ -265,10 +266,27 @@ class GroupEngine:
                  chunk_size: int | None = None) -> None:
         self.model = model
         self.window = model.window
+        self.free = FreeParameters(model, inputs=True)
+        self.size = self.free.size
         self.children = [make_engine(child, max_memory, chunk_size) for child in model.models.values()]
-        sizes = [child.size for child in self.children]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self.size = int(self.offsets[-1])
+        starts = dict(zip(self.free.names, self.free.offsets[:-1].tolist(), strict=True))
+        # per child: group indices of its own elements, and the group names of its inputs
+        self._own_index: list[np.ndarray] = []
+        self._inputs: list[list[str]] = []
+        for child_name, engine in zip(model.models, self.children, strict=True):
+            index: list[int] = []
+            inputs: list[str] = []
+            for (name, _), shape in zip(engine.free.entries, engine.free.shapes, strict=True):
+                full = f"{child_name}:{name}"
+                if name in engine.free.inputs:
+                    inputs.append(full)
+                else:
+                    size = int(np.prod(shape)) if shape else 1
+                    index += list(range(starts[full], starts[full] + size))
+            self._own_index.append(np.asarray(index, dtype=int))
+            self._inputs.append(inputs)
+        self._needed = sorted({name for names in self._inputs for name in names})
+        self._tied_jac: Any = None
         self._places = []
         for child in self.children:
             overlap = child.window & self.window
@@ -277,12 +295,46 @@ class GroupEngine:
             else:
                 self._places.append((overlap.relative_to(child.window), overlap.relative_to(self.window)))
 
-    def child_slice(self, index: int) -> slice:
-        """Elements of the group vector that belong to child ``index``."""
-        return slice(int(self.offsets[index]), int(self.offsets[index + 1]))
+    def _input_values(self, u: np.ndarray) -> dict[str, np.ndarray]:
+        if not self._needed:
+            return {}
+        values = self.free.values(np.asarray(u, dtype=np.float64))
+        return {name: np.ravel(np.asarray(values[name], dtype=np.float64)) for name in self._needed}
 
-    def child_values(self, u: np.ndarray) -> list[np.ndarray | None]:
-        return [child.value(u[self.child_slice(i)] if child.size else None) for i, child in enumerate(self.children)]
+    def _input_jacobian(self, u: np.ndarray) -> dict[str, np.ndarray]:
+        """d (tied value) / d u for every child input (rows: the value's elements)."""
+        if not self._needed:
+            return {}
+        be = backend.current()
+        if self._tied_jac is None:
+            free, needed = self.free, self._needed
+
+            def tied(uu: Any) -> Any:
+                xp = backend.namespace(uu)
+                values = free.values(uu)
+                return xp.concat([xp.reshape(values[name] + 0.0 * uu[0], (-1,)) for name in needed])
+
+            self._tied_jac = be.jit(be.jacfwd(tied))
+        jac = np.reshape(backend.to_numpy(self._tied_jac(be.asarray(np.asarray(u, dtype=np.float64)))),
+                         (-1, self.size))
+        out, row = {}, 0
+        for name, value in self._input_values(u).items():
+            out[name] = jac[row: row + value.size]
+            row += value.size
+        return out
+
+    def child_vector(self, index: int, u: np.ndarray, inputs: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """The vector of child ``index``'s engine for the group vector ``u``."""
+        u = np.asarray(u, dtype=np.float64)
+        parts = [u[self._own_index[index]]]
+        if self._inputs[index]:
+            inputs = self._input_values(u) if inputs is None else inputs
+            parts += [inputs[name] for name in self._inputs[index]]
+        return np.concatenate(parts)
+
+    def child_values(self, u: np.ndarray) -> list[np.ndarray]:
+        inputs = self._input_values(u)
+        return [child.value(self.child_vector(i, u, inputs)) for i, child in enumerate(self.children)]
 
     def place(self, index: int, image: np.ndarray, out: np.ndarray) -> None:
         """Add child ``index``'s window-shaped image into the group-shaped ``out``."""
@@ -300,13 +352,23 @@ class GroupEngine:
     def jacobian(self, u: np.ndarray) -> np.ndarray:
         rows, cols = self.window.shape
         out = np.zeros((rows, cols, self.size))
+        inputs = self._input_values(u)
+        tied_jac = self._input_jacobian(u)
         for i, child in enumerate(self.children):
             if child.size == 0 or self._places[i] is None:
                 continue
             crow, ccol = child.window.shape
-            jac = np.reshape(child.jacobian(u[self.child_slice(i)]), (crow, ccol, child.size))
+            jac = np.reshape(child.jacobian(self.child_vector(i, u, inputs)), (crow, ccol, child.size))
             src, dst = self._places[i]
-            out[dst[0], dst[1], self.child_slice(i)] = jac[src[0], src[1]]
+            block = jac[src[0], src[1]]
+            own = self._own_index[i]
+            if own.size:
+                out[dst[0], dst[1], own] += block[..., : own.size]
+            col = own.size
+            for name in self._inputs[i]:
+                t = tied_jac[name]
+                out[dst[0], dst[1], :] += block[..., col: col + t.shape[0]] @ t
+                col += t.shape[0]
         return np.reshape(out, (rows * cols, self.size))
 
 

@@ -17,7 +17,12 @@ Convergence, tested after every accepted step (gradient also before):
 
 * ``gradient``: every component of b in σ units, |b_i| / √A_ii < ``gtol``;
 * ``chi2 change``: actual and predicted reductions of F both below ``ftol × F``;
-* ``step``: every |δ_i| √A_ii < ``xtol`` (the step, in units of the conditional σ).
+* ``step``: every |δ_i| √A_ii < ``xtol`` (the step, in units of the conditional σ);
+* ``precision``: no step lowers F, and the undamped Gauss–Newton step would
+  lower it by less than ``ftol × F``.
+
+``ftol`` is raised to at least 10 × the machine epsilon of the backend's dtype
+(float32: 1.2e-6), below which changes of F are rounding noise.
 
 The fit ends with ``max iterations reached`` or ``no step improves chi²``
 (λ beyond ``lambda_max``) otherwise, and says so.
@@ -38,7 +43,7 @@ from ..models.base import Model
 from ..program import Program
 from .engine import DEFAULT_MAX_MEMORY, make_engine
 from .laplace import invert_hessian, parameter_covariance
-from .result import FitResult
+from .result import FitResult, remember
 
 AT_LIMIT_FRACTION = 1e-4
 
@@ -149,9 +154,8 @@ class Problem:
         out = []
         labels = self.free.labels()
         i = 0
-        for _, param in self.free.entries:
+        for (_, param), tr in zip(self.free.entries, self.free.transforms, strict=True):
             size = int(np.prod(param.shape)) if param.shape else 1
-            tr = param.transform
             for j in range(size):
                 ui, u0 = float(u[i + j]), float(u_start[i + j])
                 kind = tr.kind
@@ -266,6 +270,9 @@ class LM:
         if not np.all(np.isfinite(state.jac)):
             raise FitError("the Jacobian has non-finite entries at the start")
         lam, nu = self.lambda0, 2.0
+        # the model is computed in the backend's precision: changes of F below its rounding are noise
+        eps = float(np.finfo(backend.current().dtype).eps)
+        ftol = max(self.ftol, 10.0 * eps)
         history: list[dict[str, Any]] = []
         ndf = pb.ndf
         self._print(f"  start     chi2/ndf {state.chi2 / ndf:.6f}")
@@ -300,6 +307,10 @@ class LM:
                 lam *= nu
                 nu *= 2.0
                 if lam > self.lambda_max:
+                    # at the optimum to the precision in use (float32), no step can lower F measurably
+                    undamped = np.linalg.lstsq(a, b, rcond=None)[0]
+                    if 0.5 * float(undamped @ b) <= ftol * max(abs(state.objective), 1.0):
+                        return state, "success", "precision", it, history
                     return state, "no step improves chi²", None, it, history
             old = state.objective
             state = new_state
@@ -308,7 +319,7 @@ class LM:
             lam = max(lam, 1e-12)
             nu = 2.0
             norm = max(abs(state.objective), 1.0)
-            if (old - state.objective) <= self.ftol * norm and predicted * 2.0 <= self.ftol * norm:
+            if (old - state.objective) <= ftol * norm and predicted * 2.0 <= ftol * norm:
                 return state, "success", "chi2 change", it, history
             if np.max(np.abs(step) * scale) < self.xtol:
                 return state, "success", "step", it, history
@@ -319,9 +330,9 @@ class LM:
         labels = pb.free.labels()
         kinds: list[str] = []
         cyclic_idx: list[int] = []
-        for _, param in pb.free.entries:
+        for (_, param), tr in zip(pb.free.entries, pb.free.transforms, strict=True):
             size = int(np.prod(param.shape)) if param.shape else 1
-            kinds += [param.transform.kind] * size
+            kinds += [tr.kind] * size
         for i, kind in enumerate(kinds):
             if kind == "cyclic":
                 cyclic_idx.append(i)
@@ -386,12 +397,14 @@ class LM:
         dxdu = free.derivative(state.u)
         cov = parameter_covariance(cov_u, dxdu, labels)
         sigma = cov.sigma if self.want_covariance else None
-        free.assign(state.u, sigma)
+        free.assign(state.u, sigma, covariance_unconstrained=cov_u if self.want_covariance else None)
         u_final = free.unconstrained()  # cyclic elements wrapped into their range
-        return FitResult(
+        result = FitResult(
             message=message, success=message == "success", chi2=state.chi2, ndf=pb.ndf,
             iterations=iterations, u=u_final, labels=labels, names=free.names,
             covariance_unconstrained=cov_u, covariance=cov, at_limit=limits, converged_by=how,
             singular=singular, objective=state.objective, likelihood=self.likelihood, history=history,
             model=self.model,
         )
+        remember(result, free.transforms)
+        return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,8 @@ class FitResult:
     success : bool
         True only for ``message == "success"``.
     converged_by : str or None
-        Which test ended a successful fit: ``"gradient"``, ``"chi2 change"`` or ``"step"``.
+        Which test ended a successful fit: ``"gradient"``, ``"chi2 change"``, ``"step"`` or
+        ``"precision"`` (no step lowers χ² at the precision in use, and none is predicted to).
     chi2 : float
         χ² over the unmasked pixels at the end (Gaussian), or the Cash deviance
         2 Σ [μ − d + d ln(d/μ)] (Poisson); priors not included.
@@ -57,6 +59,10 @@ class FitResult:
         Per iteration: ``chi2``, ``lambda`` (damping), ``accepted``.
     wall_time : float
         Seconds spent in ``fit()`` (compilation included).
+    fitted_models : list of str
+        :class:`~bayesphot.fit.Iter`: the sub-models fitted at least once
+        (all of them unless interrupted with Ctrl-C, when ``message`` starts
+        with ``"interrupted"`` and the others keep their start values).
     """
 
     message: str
@@ -77,6 +83,7 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     wall_time: float = 0.0
     model: Model | None = field(default=None, repr=False)
+    fitted_models: list[str] = field(default_factory=list)
 
     @property
     def chi2_ndf(self) -> float:
@@ -123,3 +130,25 @@ class FitResult:
         if self.singular:
             lines.append("singular Hessian: pseudo-inverse used")
         return "\n".join(lines)
+
+
+_LAST: weakref.WeakKeyDictionary[Model, tuple[FitResult, tuple[Any, ...]]] = weakref.WeakKeyDictionary()
+
+
+def remember(result: FitResult, transforms: Any) -> None:
+    """Keep ``result`` as the latest fit of its model (weakly), with the transforms its ``u`` is in."""
+    if result.model is not None:
+        _LAST[result.model] = (result, tuple(transforms))
+
+
+def last_fit(model: Model, labels: list[str], transforms: Any, u: np.ndarray) -> FitResult | None:
+    """The latest fit of ``model`` if it still describes the model: same elements, transforms and values."""
+    entry = _LAST.get(model)
+    if entry is None:
+        return None
+    result, fit_transforms = entry
+    if result.labels != list(labels) or fit_transforms != tuple(transforms) or result.u.shape != np.shape(u):
+        return None
+    if not np.allclose(result.u, u, rtol=1e-10, atol=1e-10):
+        return None  # the values changed since (or a cyclic element wrapped differently)
+    return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,14 +29,32 @@ def _as_image(name: str, value: Any, shape: tuple[int, ...] | None) -> np.ndarra
     return arr
 
 
+def _number(name: str, value: Any, *, positive: bool = False, nonnegative: bool = False) -> float:
+    """``value`` as a finite float (numpy scalars accepted), or an ImageError naming it."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ImageError(f"{name} must be a number, got {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ImageError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(out):
+        raise ImageError(f"{name} must be finite, got {value!r}")
+    if positive and not out > 0:
+        raise ImageError(f"{name} must be positive, got {value!r}")
+    if nonnegative and out < 0:
+        raise ImageError(f"{name} must not be negative, got {value!r}")
+    return out
+
+
 def ccd_variance(data: np.ndarray, gain: float, read_noise: float, sky_level: float = 0.0) -> np.ndarray:
     """Data-based CCD variance in ADU², as Imfit computes it.
 
     ``(data + sky_level) / gain + read_noise² / gain²`` with ``gain`` in e⁻/ADU,
     ``read_noise`` in e⁻ and ``sky_level`` the (already subtracted) sky in ADU.
     """
-    if not gain > 0:
-        raise ImageError(f"gain must be positive, got {gain}")
+    gain = _number("gain", gain, positive=True)
+    read_noise = _number("read_noise", read_noise, nonnegative=True)
+    sky_level = _number("sky_level", sky_level)
     return (data + sky_level) / gain + (read_noise / gain) ** 2
 
 
@@ -86,8 +105,13 @@ class TargetImage:
         shape = data.shape
         if data.size == 0:
             raise ImageError("the data image is empty")
-        if not pixelscale > 0:
-            raise ImageError(f"pixelscale must be positive, got {pixelscale}")
+        pixelscale = _number("pixelscale", pixelscale, positive=True)
+        if zeropoint is not None:
+            zeropoint = _number("zeropoint", zeropoint)
+        read_noise = _number("read_noise", read_noise, nonnegative=True)
+        sky_level = _number("sky_level", sky_level)
+        if gain is not None:
+            gain = _number("gain", gain, positive=True)
         given = [name for name, v in (("variance", variance), ("weight", weight), ("rms", rms)) if v is not None]
         if len(given) > 1:
             raise ImageError(f"give only one of variance, weight, rms (got {', '.join(given)})")
@@ -104,12 +128,21 @@ class TargetImage:
             var = _as_image("variance", variance, shape)
         elif weight is not None:
             w = _as_image("weight", weight, shape)
+            negative = ~mask_arr & (w < 0)
+            if np.any(negative):
+                raise ImageError(f"{int(negative.sum())} unmasked pixels have negative weight (zero means 'ignore')")
+            if np.any(~mask_arr & ~np.isfinite(w)):
+                raise ImageError("the weight map has NaN or infinite values at unmasked pixels")
             with np.errstate(divide="ignore"):
                 var = np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0), np.inf)
             # zero weight means "ignore this pixel"
             mask_arr = mask_arr | ~(w > 0)
         elif rms is not None:
-            var = _as_image("rms", rms, shape) ** 2
+            sigma = _as_image("rms", rms, shape)
+            bad = ~mask_arr & ~(np.isfinite(sigma) & (sigma > 0))
+            if np.any(bad):
+                raise ImageError(f"{int(bad.sum())} unmasked pixels have a non-positive or non-finite rms")
+            var = sigma**2
         elif gain is not None:
             var = ccd_variance(np.where(bad_data, 0.0, data), gain, read_noise, sky_level)
         else:
@@ -131,6 +164,10 @@ class TargetImage:
         self.pixelscale = float(pixelscale)
         self.zeropoint = None if zeropoint is None else float(zeropoint)
         self.wcs = wcs
+        # CCD settings are kept whenever given (also with an explicit noise map), and saved
+        self.gain = gain
+        self.read_noise = read_noise
+        self.sky_level = sky_level
         self.noise_model = {"gain": gain, "read_noise": read_noise, "sky_level": sky_level} if (
             variance is None and weight is None and rms is None and gain is not None
         ) else None
@@ -168,7 +205,7 @@ class TargetImage:
         if self.wcs is None:
             raise ImageError("this target has no WCS")
         col, row = self.arcsec_to_pixel(x, y)
-        ra, dec = self.wcs.wcs_pix2world(col, row, 0)
+        ra, dec = self.wcs.all_pix2world(col, row, 0)  # SIP (and other) distortions included
         return ra, dec
 
     def __repr__(self) -> str:
@@ -215,6 +252,10 @@ class TargetImage:
         if isinstance(psf, (str, Path)):
             psf = PSFImage.from_fits(psf)
         wcs = _wcs_from_header(header)
+        if header.get("BPTARGET", False):  # CCD settings written by save() (other files' GAIN is not used)
+            for key, keyword in (("gain", "GAIN"), ("read_noise", "RDNOISE"), ("sky_level", "SKYLEVEL")):
+                if key not in kwargs and keyword in header:
+                    kwargs[key] = header[keyword]
         if pixelscale is None:
             pixelscale = header.get("PIXSCALE")
         if pixelscale is None and wcs is not None:
@@ -229,11 +270,20 @@ class TargetImage:
         )
 
     def save(self, path: PathLike, overwrite: bool = True) -> None:
-        """Write data, variance, mask, PSF and WCS to one multi-extension FITS file."""
-        header = self.wcs.to_header() if self.wcs is not None else fits.Header()
+        """Write data, variance, mask, PSF, WCS (with SIP distortion) and CCD settings to one FITS file.
+
+        The file is written to a temporary name next to ``path`` and renamed,
+        so a failure never leaves a truncated file.
+        """
+        header = self.wcs.to_header(relax=True) if self.wcs is not None else fits.Header()
+        header["BPTARGET"] = (True, "written by bayesphot TargetImage.save")
         header["PIXSCALE"] = (self.pixelscale, "arcsec per pixel")
         if self.zeropoint is not None:
             header["ZEROPT"] = (self.zeropoint, "magnitude zero-point")
+        if self.gain is not None:
+            header["GAIN"] = (self.gain, "e-/ADU")
+        header["RDNOISE"] = (self.read_noise, "read noise, e-")
+        header["SKYLEVEL"] = (self.sky_level, "subtracted sky level, ADU")
         hdus = [
             fits.PrimaryHDU(self.data, header=header),
             fits.ImageHDU(np.where(np.isfinite(self.variance), self.variance, 0.0), name="VARIANCE"),
@@ -241,7 +291,16 @@ class TargetImage:
         ]
         if self.psf is not None:
             hdus.append(self.psf.to_hdu("PSF"))
-        fits.HDUList(hdus).writeto(path, overwrite=overwrite)
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise ImageError(f"{path} exists (overwrite=False)")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            fits.HDUList(hdus).writeto(tmp, overwrite=True)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def _read_fits_array(path: PathLike) -> np.ndarray:

@@ -72,11 +72,15 @@ class Posterior:
         What the diagnostics found (empty when all is well).
     names : list of str
         Free parameters, ``"child:param"``.
+    min_ess : float or None
+        The bulk-ESS threshold the diagnostics used (None: 100 per chain);
+        saved in the netCDF attributes and used again by :meth:`from_netcdf`.
     """
 
     idata: Any
     issues: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    min_ess: float | None = None
 
     # ------------------------------------------------------------ access
     @property
@@ -126,9 +130,11 @@ class Posterior:
 
         idata = az.from_netcdf(str(path))
         names = json.loads(idata.posterior.attrs.get("parameters", "[]"))
-        post = cls(idata=idata, names=names)
-        post.issues = diagnose(post, min_ess=None, max_tree_depth=int(idata.posterior.attrs.get("max_tree_depth", 10)),
-                               warn=False)
+        min_ess = idata.posterior.attrs.get("min_ess")
+        min_ess = None if min_ess is None or not float(min_ess) > 0 else float(min_ess)
+        post = cls(idata=idata, names=names, min_ess=min_ess)
+        depth = int(idata.posterior.attrs.get("max_tree_depth", 10))
+        post.issues = diagnose(post, min_ess=min_ess, max_tree_depth=depth, warn=False)
         return post
 
     def __repr__(self) -> str:
@@ -138,9 +144,29 @@ class Posterior:
                 f"{self.idata.posterior.sizes['chain']} chains × {self.idata.posterior.sizes['draw']} draws, {state})")
 
 
+def _single_chain_rhat(idata: Any, names: list[str]) -> dict[str, Any]:
+    """r̂ of one chain, its two halves compared as two chains (ArviZ's r̂ is NaN for one chain).
+
+    ArviZ splits each of the two halves again, so this is the rank-normalised
+    split-r̂ of Vehtari et al. (2021) over the chain's four quarters: it detects
+    a chain that drifts or is stuck in one region for part of its length.
+    """
+    import arviz as az
+
+    data = {}
+    for name in names:
+        x = np.asarray(idata.posterior[name].values)[0]
+        half = x.shape[0] // 2
+        data[name] = np.stack([x[:half], x[half: 2 * half]])
+    return az.rhat(az.convert_to_dataset(data))
+
+
 def diagnose(post: Posterior, min_ess: float | None = None, max_tree_depth: int = 10, warn: bool = True,
              rhat_limit: float = 1.01) -> list[str]:
     """Check divergences, r̂, bulk ESS and tree-depth saturation; warn about each, naming parameters.
+
+    With a single chain, r̂ compares the chain's halves (see
+    :func:`_single_chain_rhat`); an r̂ that cannot be computed is an issue, never "ok".
 
     Parameters
     ----------
@@ -187,12 +213,17 @@ def diagnose(post: Posterior, min_ess: float | None = None, max_tree_depth: int 
         elif div.any():
             issues.append(f"{int(div.sum())} divergent transitions after warm-up (every draw)")
     if names:
-        rhat = az.rhat(idata, var_names=names)
+        rhat = az.rhat(idata, var_names=names) if chains >= 2 else _single_chain_rhat(idata, names)
         ess = az.ess(idata, var_names=names, method="bulk")
+        unknown = [n for n in names if not np.all(np.isfinite(np.asarray(rhat[n].values)))]
+        if unknown:
+            issues.append(f"r_hat not computable for {', '.join(unknown)} "
+                          "(too few draws, or a parameter that never moved); convergence is not established")
         high = [n for n in names if np.any(np.asarray(rhat[n].values) > rhat_limit)]
         if high:
-            values = ", ".join(f"{n} ({float(np.max(rhat[n].values)):.3f})" for n in high)
-            issues.append(f"r_hat > {rhat_limit} for {values}")
+            values = ", ".join(f"{n} ({float(np.nanmax(rhat[n].values)):.3f})" for n in high)
+            kind = "" if chains >= 2 else " (split halves of the one chain)"
+            issues.append(f"r_hat > {rhat_limit}{kind} for {values}")
         low = [n for n in names if np.any(np.asarray(ess[n].values) < min_ess)]
         if low:
             values = ", ".join(f"{n} ({float(np.min(ess[n].values)):.0f})" for n in low)

@@ -28,7 +28,7 @@ import numpy as np
 from .. import backend
 from ..errors import FitError
 from ..models.base import Model
-from ..priors.defaults import default_priors
+from ..models.defaults import default_priors
 from ..priors.distributions import Prior
 from ..program import Program
 from .posterior import Posterior, circular_mean, diagnose, from_dict_compat, unwrap_about
@@ -176,6 +176,9 @@ class _Sampler:
             "mass_matrix": mass_matrix + ("+adapted" if adapt else ""), "warmup_run": warmup,
             "start_notes": json.dumps(list(start.notes)), "start_at_limit": json.dumps(list(start.at_limit)),
         })
+        post.min_ess = self.min_ess
+        if self.min_ess is not None:
+            post.idata.posterior.attrs["min_ess"] = float(self.min_ess)
         post.issues = diagnose(post, self.min_ess, self.max_tree_depth)
         if self.write_back:
             write_back(model, program, post)
@@ -187,12 +190,12 @@ class _Sampler:
         free = program.free
         posterior: dict[str, np.ndarray] = {}
         cyclic: dict[str, list[float]] = {}
-        for (name, param), a, b, shape in zip(free.entries, free.offsets[:-1], free.offsets[1:], free.shapes,
-                                              strict=True):
-            values = np.asarray(param.transform.forward(samples[..., int(a):int(b)]), dtype=np.float64)
+        for (name, _), tr, a, b, shape in zip(free.entries, free.transforms, free.offsets[:-1], free.offsets[1:],
+                                              free.shapes, strict=True):
+            values = np.asarray(tr.forward(samples[..., int(a):int(b)]), dtype=np.float64)
             values = values.reshape((chains, draws, *tuple(shape)))
-            if param.cyclic:
-                lower, upper = param.limits
+            if tr.cyclic:
+                lower, upper = tr.lower, tr.upper
                 period = upper - lower
                 center = circular_mean(values.reshape((chains * draws, *tuple(shape))), lower, period, axis=0)
                 values = unwrap_about(values, center, period)
@@ -265,11 +268,17 @@ class _Sampler:
 
 
 def write_back(model: Model, program: Program, post: Posterior) -> None:
-    """Store posterior mean ± sd (circular mean for cyclic parameters) in the model's parameters."""
+    """Store posterior mean ± sd (circular mean for cyclic parameters) in the model's parameters.
+
+    When the diagnostics found issues (``post.ok`` is False) every value is
+    marked (``param.note``, shown when the parameter is printed).
+    """
+    note = None if post.ok else "posterior not converged: see Posterior.issues"
     for name, param in program.free.entries:
         mean = post.mean(name)
         param.value = np.reshape(mean, param.shape)
         param.uncertainty = np.reshape(post.sd(name), param.shape)
+        param.note = note
 
 
 class NUTS(_Sampler):
@@ -298,7 +307,7 @@ class NUTS(_Sampler):
     likelihood : {"gaussian", "poisson"}
     priors : "default", None or mapping
         "default": parameters without a prior get the default of
-        :mod:`bayesphot.priors.defaults`; None: flat within the limits;
+        :mod:`bayesphot.models.defaults`; None: flat within the limits;
         a mapping ``{"child:param": Prior}`` overrides.
     fit : "auto", True or False
         Run the MAP fit first ("auto": unless the model was fitted already).

@@ -5,13 +5,15 @@ model whose free parameters all carry an uncertainty counts as fitted, and its
 current values are used).  Should ``bp.fit`` be unavailable, a private
 L-BFGS-B minimisation of ``Program.map_objective`` with JAX gradients stands in.
 
-The inverse mass matrix is the Laplace covariance in the unconstrained space:
-the fit's inverse Gauss–Newton Hessian (``FitResult.covariance_unconstrained``)
-when the MAP was just found by ``bp.fit.LM``; otherwise (model fitted earlier,
-or a singular fit covariance) the inverse exact Hessian of the potential
-``−Program.log_density`` (priors and log-Jacobian included) at the start
-point, computed by JAX, with its eigenvalues floored if it is not positive
-definite (a warning says so).
+By default (:func:`prepare`) the sampler does not start at the MAP itself but
+at the mode of the density it samples, ``log_density`` in the unconstrained
+space (Jacobian included), found from the MAP by a damped Newton iteration
+(:mod:`bayesphot.infer.mode`); the inverse exact Hessian there is the inverse
+mass matrix.  When that curvature cannot be trusted (a mode at a limit, an
+ill-conditioned or indefinite Hessian), :class:`Start` says so and the
+sampler adapts the mass matrix.  ``refine=False`` keeps the older rule: the
+fit's inverse Gauss–Newton Hessian at the MAP, or the inverse exact Hessian
+of ``−log_density`` there, floored if it is not positive definite.
 """
 
 from __future__ import annotations
@@ -92,15 +94,27 @@ def find_map(model: Model, program: Program, fit: str | bool = "auto") -> tuple[
     if fit == "auto":
         fit = not is_fitted(model)
     if not fit:
-        return program.free.unconstrained(), None, "current values"
+        u = program.free.unconstrained()
+        try:
+            from ..fit.result import last_fit
+        except ImportError:  # pragma: no cover
+            return u, None, "current values"
+        previous = last_fit(model, program.free.labels(), program.free.transforms, u)
+        if previous is None:
+            return u, None, "current values"
+        return u, np.asarray(previous.covariance_unconstrained, dtype=np.float64), "current values (fitted earlier)"
     try:
         from ..fit import LM  # type: ignore[attr-defined]
     except ImportError:
         LM = None
     if LM is not None:
-        result = LM(model, likelihood=program.likelihood).fit()
+        lm = LM(model, likelihood=program.likelihood)
+        result = lm.fit()
         u = np.asarray(getattr(result, "u", program.free.unconstrained()), dtype=np.float64)
         cov = getattr(result, "covariance_unconstrained", None)
+        if lm.problem.free.transforms != program.free.transforms:
+            # the sampler's priors bind differently from the model's own: re-express the MAP in its space
+            u, cov = program.free.unconstrained(), None
         return u, None if cov is None else np.asarray(cov, dtype=np.float64), str(getattr(result, "message", ""))
     u, message = _scipy_map(program)
     program.free.assign(u)
@@ -146,8 +160,8 @@ def _symmetric(m: np.ndarray) -> np.ndarray:
 
 def interval_coordinates(program: Program) -> np.ndarray:
     """Boolean mask of the vector's elements whose transform maps onto a bounded interval."""
-    parts = [np.full(int(np.prod(param.shape)) if param.shape else 1, param.transform.kind == "interval")
-             for _, param in program.free.entries]
+    parts = [np.full(int(np.prod(param.shape)) if param.shape else 1, tr.kind == "interval")
+             for (_, param), tr in zip(program.free.entries, program.free.transforms, strict=True)]
     return np.concatenate(parts)
 
 

@@ -1,6 +1,7 @@
 """Models: components (galaxies, point sources, sky) and groups, by type name."""
 
 from .base import Model, ParameterSpec, pixel_grid
+from .defaults import default_prior, default_priors, leaf_parameters
 from .galaxy import (
     ExponentialGalaxy,
     GalaxyModel,
@@ -30,6 +31,9 @@ __all__ = [
     "PointSource",
     "SersicGalaxy",
     "SplineGalaxy",
+    "default_prior",
+    "default_priors",
+    "leaf_parameters",
     "model_class",
     "pixel_grid",
 ]

@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .. import backend
 from ..backend import Array
-from ..errors import ModelError
+from ..errors import ModelError, ParameterError
 from ..image.target import TargetImage
 from ..image.window import Window
 from ..params import Parameter
@@ -37,10 +38,11 @@ class ParameterSpec:
     limits: tuple[float | None, float | None] = (None, None)
     cyclic: bool = False
     description: str = ""
+    strict_lower: bool = False
 
     def build(self, value: Any = None) -> Parameter:
         return Parameter(self.name, value, units=self.units, limits=self.limits, cyclic=self.cyclic,
-                         description=self.description)
+                         description=self.description, strict_lower=self.strict_lower)
 
 
 #: automatic quadrature choices, by model type, PSF use, pixel step, extra state and rounded values
@@ -77,12 +79,14 @@ class Model:
     psf_convolve : bool, optional
         Convolve with the target's PSF (default: True for sources, False for sky).
     priors : dict, optional
-        ``{"param": prior}``.
+        ``{"param": prior}`` (each a :class:`~bayesphot.priors.Prior`); a
+        prior's support binds the parameter (see :class:`~bayesphot.params.Parameter`).
     quadrature : QuadratureConfig or "auto", optional
-        How pixels are integrated (see :attr:`quadrature`); default ``"auto"``.
+        How pixels are integrated (see :attr:`quadrature`; saved with the model); default ``"auto"``.
     **values
-        Initial parameter values (``n=2.0``) or full states
-        (``n={"value": 2.0, "fixed": True}``).
+        Initial parameter values (``n=2.0``), full states
+        (``n={"value": 2.0, "fixed": True}``), or another model's Parameter
+        to tie to it (``x=bulge["x"]``: one shared fit element).
     """
 
     model_type: ClassVar[str] = "model"
@@ -115,6 +119,8 @@ class Model:
             raise ModelError(f"model name must be a non-empty string without ':', got {name!r}")
         self.name = name
         self.psf_convolve = self.default_psf_convolve if psf_convolve is None else bool(psf_convolve)
+        if not isinstance(quadrature, QuadratureConfig):
+            raise ModelError(f"quadrature must be a QuadratureConfig, got {type(quadrature).__name__}")
         self.quadrature = quadrature
         self._target: TargetImage | None = None
         self._window_spec: Window | None = None
@@ -126,6 +132,8 @@ class Model:
         self._mask_spec = None if mask is None else np.asarray(mask, dtype=bool)
         self._own_parameters: dict[str, Parameter] = {spec.name: spec.build() for spec in self.parameter_specs}
         self._set_values(values)
+        if priors is not None and not isinstance(priors, Mapping):
+            raise ModelError(f"priors must be a mapping {{'param': Prior}}, got {type(priors).__name__}")
         for key, prior in (priors or {}).items():
             self[key].prior = prior
         if target is not None:
@@ -138,11 +146,13 @@ class Model:
                 known = ", ".join(self._own_parameters) or "none"
                 raise ModelError(f"{self.model_type} {self.name!r} has no parameter {key!r} (has: {known})")
             param = self._own_parameters[key]
-            if isinstance(val, Mapping):
+            if isinstance(val, Parameter):
+                param.tie(val)
+            elif isinstance(val, Mapping):
                 state = dict(val)
                 if "limits" in state:
                     param.limits = tuple(state.pop("limits"))
-                for attr in ("fixed", "cyclic", "prior", "units"):
+                for attr in ("fixed", "cyclic", "units", "prior"):
                     if attr in state:
                         setattr(param, attr, state.pop(attr))
                 if "value" in state:
@@ -155,9 +165,13 @@ class Model:
                 param.set_value(val, user=True)
 
     @property
-    def parameters(self) -> dict[str, Parameter]:
-        """Parameters by name (local names here; ``"child:param"`` in a group)."""
-        return self._own_parameters
+    def parameters(self) -> Mapping[str, Parameter]:
+        """Parameters by name (local names here; ``"child:param"`` in a group), read-only.
+
+        To make two models share a parameter, tie one to the other
+        (``disk["x"].tie(bulge["x"])``) rather than inserting the same object twice.
+        """
+        return MappingProxyType(self._own_parameters)
 
     def __getitem__(self, key: str) -> Parameter:
         params = self.parameters
@@ -321,8 +335,19 @@ class Model:
         return image[pad_rows: pad_rows + rows, pad_cols: pad_cols + cols]
 
     def render(self) -> ModelImage:
-        """The model with its current values as a target-shaped :class:`ModelImage`."""
+        """The model with its current values as a target-shaped :class:`ModelImage`.
+
+        Raises
+        ------
+        ModelError
+            If the rendered pixels are not all finite (they never silently become NaN).
+        """
         cutout = backend.to_numpy(self.sample_image())
+        if not np.all(np.isfinite(cutout)):
+            bad = int(np.sum(~np.isfinite(cutout)))
+            values = ", ".join(f"{name}={p.value.tolist() if p.value is not None else None}"
+                               for name, p in self.parameters.items())
+            raise ModelError(f"model {self.name!r} renders {bad} non-finite pixel(s) with {values}")
         full = np.zeros(self.target.shape)
         full[self.window.slices] = cutout
         return ModelImage(full, self.window)
@@ -334,18 +359,22 @@ class Model:
     def _initial(self, name: str, value: Any) -> None:
         """Set ``name`` to ``value`` only if the user (or a load) has not set it."""
         param = self._own_parameters[name]
-        if param.value is None:
-            lower, upper = param.limits
-            arr = np.asarray(value, dtype=np.float64)
-            if not param.cyclic:
-                span = 1e-6 * (abs(upper - lower) if (lower is not None and upper is not None) else 1.0)
-                if lower is not None:
-                    arr = np.maximum(arr, lower + span)
-                if upper is not None:
-                    arr = np.minimum(arr, upper - span)
-            param.value = arr
+        if param.value is None and not param.tied:
+            try:
+                param.value = param.clamp_initial(value)
+            except ParameterError as exc:
+                raise ModelError(f"{self.name}: cannot initialise {name}: {exc}") from exc
+
+    def check_pixels(self) -> None:
+        """Raise a :class:`ModelError` unless the model has an unmasked pixel in its window."""
+        if not (~self.fit_mask).any():
+            raise ModelError(f"model {self.name!r} has no unmasked pixel in its window: nothing constrains it")
 
     # ------------------------------------------------------------ walking
+    def walk(self) -> list[Model]:
+        """This model and every model below it (itself for a component)."""
+        return [self]
+
     def components(self) -> list[Model]:
         """Leaf models below (itself for a component)."""
         return [self]
@@ -381,7 +410,40 @@ class Model:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.model_type!r})"
 
-    def __str__(self) -> str:
+    def tie(self, follower: str, source: str | Any, *sources: str, scale: float = 1.0, offset: float = 0.0) -> None:
+        """Tie parameter ``follower`` to ``source`` (names within this model, e.g. ``"disk:x"``, ``"bulge:x"``).
+
+        ``model.tie("disk:Re", "bulge:Re", scale=2.0)`` keeps a fixed ratio;
+        ``model.tie("c:x", func, "a:x", "b:x")`` ties to a function of several
+        parameters.  See :meth:`bayesphot.params.Parameter.tie`.
+        """
+        if isinstance(source, str):
+            self[follower].tie(self[source], scale=scale, offset=offset)
+        else:
+            self[follower].tie(source, *(self[name] for name in sources), scale=scale, offset=offset)
+
+    def set_window_arcsec(self, box: Any) -> None:
+        """Set the window as an arcsec box ``[[x0, x1], [y0, y1]]`` (outer edges), kept until a target is known."""
+        arr = np.asarray(box, dtype=np.float64).reshape(2, 2)
+        if not np.all(np.isfinite(arr)):
+            raise ModelError(f"{self.name}: arcsec window {box!r} is not finite")
+        self._window_spec = None
+        self._window_arcsec = arr
+        if self._target is not None:
+            self._window_spec = Window.from_arcsec(arr.tolist(), self._target.pixelscale)
+            self._window_arcsec = None
+            self._window_spec.check_inside(self._target.shape)
+
+    def parameter_names(self) -> dict[int, str]:
+        """``id(parameter)`` → its name in this model (how ties are shown and saved)."""
+        return {id(param): name for name, param in self.parameters.items()}
+
+    def describe(self, names: Mapping[int, str] | None = None) -> str:
+        """Multi-line description; ``names`` names tie sources (default: this model's names)."""
+        names = self.parameter_names() if names is None else names
         lines = [f"{self.name} ({self.model_type})"]
-        lines += [f"  {param}" for param in self.parameters.values()]
+        lines += [f"  {param.describe(names)}" for param in self.parameters.values()]
         return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.describe()

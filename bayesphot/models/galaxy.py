@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import Array
+from ..errors import ModelError
 from ..profiles import radial
 from ..profiles.sersic import b_n
 from ..render import elliptical_radius
@@ -34,7 +35,7 @@ from .registry import register
 GALAXY_SPECS = (
     ParameterSpec("x", "arcsec", description="centre, x = pixelscale × column"),
     ParameterSpec("y", "arcsec", description="centre, y = pixelscale × row"),
-    ParameterSpec("q", "b/a", (0.0, 1.0), description="axis ratio"),
+    ParameterSpec("q", "b/a", (0.0, 1.0), description="axis ratio", strict_lower=True),
     ParameterSpec("PA", "rad", (0.0, math.pi), cyclic=True, description="major axis, CCW from +y"),
 )
 POSITIVE = (0.0, None)
@@ -121,7 +122,7 @@ class SersicGalaxy(GalaxyModel):
     parameter_specs = (
         *GALAXY_SPECS,
         ParameterSpec("n", "", (0.36, 10.0), description="Sérsic index"),
-        ParameterSpec("Re", "arcsec", POSITIVE, description="half-light semi-major axis"),
+        ParameterSpec("Re", "arcsec", POSITIVE, description="half-light semi-major axis", strict_lower=True),
         ParameterSpec("Ie", "flux/arcsec^2", POSITIVE, description="surface brightness at Re"),
     )
 
@@ -149,7 +150,7 @@ class ExponentialGalaxy(GalaxyModel):
     model_type = "exponential galaxy model"
     parameter_specs = (
         *GALAXY_SPECS,
-        ParameterSpec("Re", "arcsec", POSITIVE, description="half-light semi-major axis"),
+        ParameterSpec("Re", "arcsec", POSITIVE, description="half-light semi-major axis", strict_lower=True),
         ParameterSpec("Ie", "flux/arcsec^2", POSITIVE, description="surface brightness at Re"),
     )
 
@@ -176,7 +177,7 @@ class GaussianGalaxy(GalaxyModel):
     model_type = "gaussian galaxy model"
     parameter_specs = (
         *GALAXY_SPECS,
-        ParameterSpec("sigma", "arcsec", POSITIVE, description="major-axis standard deviation"),
+        ParameterSpec("sigma", "arcsec", POSITIVE, description="major-axis standard deviation", strict_lower=True),
         ParameterSpec("flux", "flux", POSITIVE, description="total flux"),
     )
 
@@ -205,7 +206,7 @@ class MoffatGalaxy(GalaxyModel):
     parameter_specs = (
         *GALAXY_SPECS,
         ParameterSpec("n", "", (0.5, 20.0), description="Moffat β"),
-        ParameterSpec("Rd", "arcsec", POSITIVE, description="core radius"),
+        ParameterSpec("Rd", "arcsec", POSITIVE, description="core radius", strict_lower=True),
         ParameterSpec("I0", "flux/arcsec^2", POSITIVE, description="central surface brightness"),
     )
 
@@ -246,14 +247,38 @@ class SplineGalaxy(GalaxyModel):
     )
 
     def __init__(self, name: str, model_type: str | None = None, *, knots: Any = None, **kwargs: Any) -> None:
-        self.knots = None if knots is None else np.asarray(knots, dtype=np.float64)
+        self._knots: np.ndarray | None = None
+        self.name = name
+        self.knots = knots
         super().__init__(name, model_type, **kwargs)
 
-    def profile(self, p: Mapping[str, Array], R: Array) -> Array:
-        if self.knots is None:
-            from ..errors import ModelError
+    @property
+    def knots(self) -> np.ndarray | None:
+        """Radial knots (arcsec): at least two, finite, strictly increasing, the first ≥ 0."""
+        return self._knots
 
+    @knots.setter
+    def knots(self, knots: Any) -> None:
+        if knots is None:
+            self._knots = None
+            return
+        arr = np.asarray(knots, dtype=np.float64)
+        if arr.ndim != 1 or arr.size < 2 or not np.all(np.isfinite(arr)) or np.any(np.diff(arr) <= 0) \
+                or arr[0] < 0:
+            raise ModelError(f"spline model {self.name!r}: knots must be ≥ 2 finite, strictly increasing radii "
+                             f"≥ 0 (arcsec), got {knots!r}")
+        self._knots = arr
+
+    def prepare(self, p: Mapping[str, Array]) -> Mapping[str, Array]:
+        if self._knots is None:
             raise ModelError(f"spline model {self.name!r} has no knots: call initialize() or give knots=")
+        shape = tuple(p["logI"].shape)
+        if shape != self._knots.shape:
+            raise ModelError(f"spline model {self.name!r}: logI has shape {shape} but there are "
+                             f"{self._knots.size} knots; give one log10 brightness per knot")
+        return p
+
+    def profile(self, p: Mapping[str, Array], R: Array) -> Array:
         xp = backend.namespace(R)
         knots = xp.asarray(self.knots, dtype=R.dtype, device=backend.device_of(R))
         return radial.spline(R, knots, p["logI"])
@@ -278,5 +303,8 @@ class SplineGalaxy(GalaxyModel):
         return {} if self.knots is None else {"knots": self.knots.tolist()}
 
     def set_extra_state(self, state: Mapping[str, Any]) -> None:
+        unknown = sorted(set(state) - {"knots"})
+        if unknown:
+            raise ModelError(f"{self.model_type} takes only 'knots' as extra state, got {unknown}")
         if "knots" in state:
-            self.knots = np.asarray(state["knots"], dtype=np.float64)
+            self.knots = state["knots"]

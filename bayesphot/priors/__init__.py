@@ -1,6 +1,10 @@
-"""Priors on parameters (``bp.priors.Uniform(0.3, 8.0)``)."""
+"""Priors on parameters (``bp.priors.Uniform(0.3, 8.0)``).
 
-from .defaults import default_prior, default_priors
+The default priors of each model type depend on the model (its window and
+target), so they live one layer up, in :mod:`bayesphot.models.defaults`
+(``bp.models.default_priors``).
+"""
+
 from .distributions import (
     HalfNormal,
     LogNormal,
@@ -22,8 +26,6 @@ __all__ = [
     "TruncatedNormal",
     "Uniform",
     "VonMises",
-    "default_prior",
-    "default_priors",
     "prior_from_dict",
     "prior_to_dict",
     "to_ppl",

@@ -19,13 +19,33 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 class Prior:
-    """Base class: a distribution over one (scalar or vector) parameter."""
+    """Base class: a distribution over one (scalar or vector) parameter.
+
+    ``log_prob`` is −∞ outside :meth:`support`: a prior's support is part of
+    the model, and a parameter's transform maps onto its limits intersected
+    with it (see :class:`~bayesphot.params.Parameter`).
+    """
 
     registry: ClassVar[dict[str, type[Prior]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         Prior.registry[cls.__name__] = cls
+
+    def _check_numbers(self) -> None:
+        """Every field a finite real number (None allowed for open truncation bounds); numpy scalars become floats."""
+        for key, value in asdict(self).items():
+            if value is None and key in ("low", "high") and isinstance(self, TruncatedNormal):
+                continue
+            if isinstance(value, bool) or (not isinstance(value, (int, float)) and not hasattr(value, "__float__")):
+                raise ParameterError(f"{type(self).__name__} prior: {key} must be a number, got {value!r}")
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ParameterError(f"{type(self).__name__} prior: {key} must be a number, got {value!r}") from None
+            if not math.isfinite(number):
+                raise ParameterError(f"{type(self).__name__} prior: {key} must be finite, got {value!r}")
+            object.__setattr__(self, key, number)
 
     def log_prob(self, x: Array) -> Array:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -38,6 +58,19 @@ class Prior:
         """``{"type": class name, **fields}`` with plain floats (YAML-safe)."""
         fields = {key: (None if v is None else float(v)) for key, v in asdict(self).items()}
         return {"type": type(self).__name__, **fields}
+
+
+def _bounded(x: Array, log_density: Array, low: float | None, high: float | None) -> Array:
+    """Σ of the per-element ``log_density``, −∞ if any element of ``x`` lies outside [low, high]."""
+    xp = namespace(x)
+    if low is None and high is None:
+        return xp.sum(log_density)
+    inside = xp.ones_like(x) > 0
+    if low is not None:
+        inside = inside & (x >= low)
+    if high is not None:
+        inside = inside & (x <= high)
+    return xp.sum(xp.where(inside, log_density, xp.full_like(log_density, -math.inf)))
 
 
 def _check_scale(prior: Prior) -> None:
@@ -60,12 +93,13 @@ class Uniform(Prior):
     high: float
 
     def __post_init__(self) -> None:
+        self._check_numbers()
         if not self.low < self.high:
             raise ParameterError(f"Uniform prior needs low < high, got {self.low}, {self.high}")
 
     def log_prob(self, x: Array) -> Array:
         xp = namespace(x)
-        return xp.sum(xp.zeros_like(x) - math.log(self.high - self.low))
+        return _bounded(x, xp.zeros_like(x) - math.log(self.high - self.low), self.low, self.high)
 
     def support(self) -> tuple[float | None, float | None]:
         return (self.low, self.high)
@@ -79,6 +113,7 @@ class Normal(Prior):
     scale: float
 
     def __post_init__(self) -> None:
+        self._check_numbers()
         _check_scale(self)
 
     def log_prob(self, x: Array) -> Array:
@@ -97,17 +132,17 @@ class TruncatedNormal(Prior):
     high: float | None = None
 
     def __post_init__(self) -> None:
+        self._check_numbers()
         _check_scale(self)
         if self.low is not None and self.high is not None and not self.low < self.high:
             raise ParameterError(f"TruncatedNormal prior needs low < high, got {self.low}, {self.high}")
 
     def log_prob(self, x: Array) -> Array:
-        xp = namespace(x)
         a = -math.inf if self.low is None else (self.low - self.loc) / self.scale
         b = math.inf if self.high is None else (self.high - self.loc) / self.scale
         z = (x - self.loc) / self.scale
         norm = _std_normal_logcdf_diff(a, b)
-        return xp.sum(-0.5 * z * z - math.log(self.scale) - _LOG_SQRT_2PI - norm)
+        return _bounded(x, -0.5 * z * z - math.log(self.scale) - _LOG_SQRT_2PI - norm, self.low, self.high)
 
     def support(self) -> tuple[float | None, float | None]:
         return (self.low, self.high)
@@ -121,13 +156,16 @@ class LogNormal(Prior):
     scale: float
 
     def __post_init__(self) -> None:
+        self._check_numbers()
         _check_scale(self)
 
     def log_prob(self, x: Array) -> Array:
         xp = namespace(x)
-        logx = xp.log(x)
+        positive = x > 0
+        logx = xp.log(xp.where(positive, x, xp.ones_like(x)))
         z = (logx - self.loc) / self.scale
-        return xp.sum(-0.5 * z * z - math.log(self.scale) - _LOG_SQRT_2PI - logx)
+        lp = -0.5 * z * z - math.log(self.scale) - _LOG_SQRT_2PI - logx
+        return xp.sum(xp.where(positive, lp, xp.full_like(lp, -math.inf)))
 
     def support(self) -> tuple[float | None, float | None]:
         return (0.0, None)
@@ -140,12 +178,12 @@ class HalfNormal(Prior):
     scale: float
 
     def __post_init__(self) -> None:
+        self._check_numbers()
         _check_scale(self)
 
     def log_prob(self, x: Array) -> Array:
-        xp = namespace(x)
         z = x / self.scale
-        return xp.sum(-0.5 * z * z - math.log(self.scale) - _LOG_SQRT_2PI + math.log(2.0))
+        return _bounded(x, -0.5 * z * z - math.log(self.scale) - _LOG_SQRT_2PI + math.log(2.0), 0.0, None)
 
     def support(self) -> tuple[float | None, float | None]:
         return (0.0, None)
@@ -163,6 +201,7 @@ class VonMises(Prior):
     period: float = math.pi
 
     def __post_init__(self) -> None:
+        self._check_numbers()
         if not self.concentration >= 0:
             raise ParameterError(f"VonMises prior needs concentration >= 0, got {self.concentration}")
         if not self.period > 0:

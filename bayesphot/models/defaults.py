@@ -1,10 +1,10 @@
-"""Default priors per model type, derived from each parameter's limits and initial value.
+"""Default priors per model type (for sampling), derived from each parameter's limits and initial value.
 
 A parameter whose ``prior`` is None gets, for sampling, a weakly informative
 default (the MAP fit keeps treating it as flat within its limits).  The rules,
 applied in this order:
 
-1. **Fixed** parameters get none (they are not sampled).
+1. **Fixed** and **tied** parameters get none (they are not sampled).
 2. **Cyclic** parameters (``PA``): ``VonMises(loc=0, concentration=0, period=upper − lower)``,
    i.e. uniform on the circle.
 3. **Bounded on both sides** (``q`` on (0, 1), Sérsic ``n`` on (0.36, 10), Moffat β):
@@ -38,9 +38,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..models.base import Model
 from ..params import Parameter
-from .distributions import LogNormal, Normal, Prior, Uniform, VonMises
+from ..priors.distributions import LogNormal, Normal, Prior, Uniform, VonMises
+from .base import Model
 
 
 def leaf_parameters(model: Model, prefix: str = "") -> Iterator[tuple[str, Model, str, Parameter]]:
@@ -86,7 +86,7 @@ def default_prior(model: Model, name: str) -> Prior | None:
         None for fixed parameters and one-sided limits other than zero.
     """
     param = model[name]
-    if param.fixed:
+    if not param.is_free:
         return None
     lower, upper = param.limits
     if param.cyclic:
@@ -128,7 +128,7 @@ def default_priors(model: Model, only_missing: bool = True) -> dict[str, Prior]:
     """
     out: dict[str, Prior] = {}
     for full, component, local, param in leaf_parameters(model):
-        if param.fixed or (only_missing and param.prior is not None):
+        if not param.is_free or (only_missing and param.prior is not None):
             continue
         prior = default_prior(component, local)
         if prior is not None:
