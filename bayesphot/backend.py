@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace, is_jax_array, is_torch_array
-from array_api_compat import device as device_of
+from array_api_compat import device as _device_of
 
 from .errors import BackendError
 
@@ -203,6 +203,19 @@ def namespace(*arrays: Array) -> Any:
 
 
 __all__ = ["Backend", "current", "device_of", "namespace", "to_numpy", "use", "using"]
+
+
+def device_of(x: Array) -> Any:
+    """The device new arrays should be created on to combine with ``x``.
+
+    torch: ``x``'s device (a CPU tensor next to a CUDA one is an error).  JAX:
+    None, i.e. the default placement, which JAX moves to a committed operand's
+    device outside ``jit`` and which is the computation's device inside it (a
+    tracer's device is not a placement to copy).
+    """
+    if is_jax_array(x):
+        return None
+    return _device_of(x)
 
 
 def to_numpy(x: Array) -> np.ndarray:

@@ -119,9 +119,7 @@ class Model:
             raise ModelError(f"model name must be a non-empty string without ':', got {name!r}")
         self.name = name
         self.psf_convolve = self.default_psf_convolve if psf_convolve is None else bool(psf_convolve)
-        if not isinstance(quadrature, QuadratureConfig):
-            raise ModelError(f"quadrature must be a QuadratureConfig, got {type(quadrature).__name__}")
-        self.quadrature = quadrature
+        self.quadrature = quadrature  # validated by the setter (a QuadratureConfig or "auto")
         self._target: TargetImage | None = None
         self._window_spec: Window | None = None
         self._window_arcsec: np.ndarray | None = None

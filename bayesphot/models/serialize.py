@@ -91,7 +91,7 @@ def model_to_dict(model: Model, _root_names: Mapping[int, str] | None = None, _p
         "window": None if model._window_spec is None else model._window_spec.as_list(),
         "window_arcsec": None if model._window_arcsec is None else model._window_arcsec.tolist(),
         "psf_convolve": model.psf_convolve,
-        "quadrature": dataclasses.asdict(model.quadrature),
+        "quadrature": "auto" if isinstance(model._quadrature, str) else dataclasses.asdict(model.quadrature),
         "mask": None if model._mask_spec is None else model._mask_spec.astype(int).tolist(),
         "extra": model.extra_state(),
     }
@@ -119,7 +119,9 @@ def _build(state: Mapping[str, Any], target: TargetImage | None, ties: list[tupl
         "psf_convolve": state.get("psf_convolve"),
         "mask": None if state.get("mask") is None else np.asarray(state["mask"], dtype=bool),
     }
-    if quadrature is not None:
+    if quadrature == "auto":
+        kwargs["quadrature"] = "auto"
+    elif quadrature is not None:
         try:
             kwargs["quadrature"] = QuadratureConfig(**quadrature)
         except TypeError as exc:
