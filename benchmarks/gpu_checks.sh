@@ -5,7 +5,8 @@
 # xarray-einstats, h5netcdf, astropy, pyerfa, astropy-iers-data, array-api-compat and platformdirs
 # for its Python carried in .whl/):
 #     bash benchmarks/gpu_checks.sh quick|full OUTDIR
-# quick: a two-minute smoke run of every GPU path; full: the benchmarks whose JSON is committed.
+# quick: a two-minute smoke run; part1 (devices, 64² sampling, stamps) and part2 (calibration, large
+# images, render) together are "full": the benchmarks whose JSON is committed.
 set -u
 mode=${1:-quick}
 out=${2:-benchmarks/results}
@@ -28,16 +29,37 @@ if [ "$mode" = quick ]; then
     --out "$out/sampling_gpu_quick.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -25
   exit 0
 fi
-step "render benchmark, both backends"
-timeout 150 python3 benchmarks/render.py --device cuda --sizes 256 1024 2048 --out "$out/render_gpu.json" 2>&1 | tail -20
-step "sampling 64² issue case (LM + NUTS 500 + 500 vs hand-written)"
-timeout 150 python3 benchmarks/sampling.py --device cuda --size 64 --no-psf --warmup 500 --draws 500 \
-  --only bayesphot handwritten-numpyro --out "$out/sampling_gpu_64.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -12
-for size in 256 1024 2048; do
-  step "sampling ${size}² with PSF"
-  timeout 120 python3 benchmarks/sampling.py --device cuda --size $size --warmup 150 --draws 300 --only bayesphot \
-    --out "$out/sampling_gpu_${size}.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -6
-done
-step "stamps: objects per hour"
-timeout 200 python3 benchmarks/sampling.py --device cuda --only none --stamps 1 100 1000 \
-  --out "$out/sampling_gpu_stamps.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -10
+if [ "$mode" = part1 ] || [ "$mode" = full ]; then
+  step "devices: every model type, torch and jax, render + log-density gradient; pyro NUTS"
+  timeout 90 python3 benchmarks/device_smoke.py --device cuda --out "$out/device_gpu.json" 2>&1 | grep -v "^ " | tail -22
+  step "sampling 64² issue case (LM + NUTS 500 + 500 vs hand-written numpyro 500 + 500)"
+  timeout 130 python3 benchmarks/sampling.py --device cuda --size 64 --no-psf --warmup 500 --draws 500 \
+    --only bayesphot handwritten-numpyro --out "$out/sampling_gpu_64.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -9
+  step "stamps: objects per hour (4 chains x (200 + 500))"
+  timeout 150 python3 benchmarks/sampling.py --device cuda --only none --stamps 1 100 1000 \
+    --out "$out/sampling_gpu_stamps.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -8
+fi
+if [ "$mode" = part3 ]; then  # what a short lease allows: stamps, a smaller calibration, one large image
+  step "stamps: objects per hour (4 chains x (200 + 500))"
+  timeout 150 python3 benchmarks/sampling.py --device cuda --only none --stamps 1 100 1000 \
+    --out "$out/sampling_gpu_stamps.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -8
+  step "calibration: 3 x 100 single + 50 pairs, 4 chains x (300 + 500)"
+  timeout 170 python3 benchmarks/calibration.py --device cuda --n 100 --pairs 50 --out "$out/calibration_gpu.json" \
+    2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -60
+  step "sampling 1024² with PSF"
+  timeout 50 python3 benchmarks/sampling.py --device cuda --size 1024 --warmup 150 --draws 300 --only bayesphot \
+    --out "$out/sampling_gpu_1024.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -4
+fi
+if [ "$mode" = part2 ] || [ "$mode" = full ]; then
+  step "calibration: 3 x 200 single + 100 pairs, 4 chains x (300 + 500)"
+  timeout 200 python3 benchmarks/calibration.py --device cuda --out "$out/calibration_gpu.json" 2>&1 \
+    | grep -v -i "warn\|arviz\|refactor\|migration" | tail -60
+  for size in 256 1024 2048; do
+    step "sampling ${size}² with PSF"
+    timeout 60 python3 benchmarks/sampling.py --device cuda --size $size --warmup 150 --draws 300 --only bayesphot \
+      --out "$out/sampling_gpu_${size}.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -4
+  done
+  step "render benchmark, both backends"
+  timeout 60 python3 benchmarks/render.py --device cuda --sizes 256 1024 --big --repeats 5 \
+    --out "$out/render_gpu.json" 2>&1 | tail -14
+fi

@@ -72,7 +72,7 @@ def test_second_model_of_the_same_structure_compiles_nothing() -> None:
     assert fit.success
     assert counter.count == 0
     # and the shared code computed the second object's own numbers: its density equals a fresh, unshared trace
-    program = Program(second, priors=bp.priors.default_priors(second))
+    program = Program(second, priors=bp.models.default_priors(second))
     u = program.free.unconstrained()
     lowered = program.lower("log_density")
     assert float(lowered(u)) == pytest.approx(float(program.log_density(u)), rel=1e-12)
@@ -181,3 +181,31 @@ def test_structure_cache_directory_can_be_switched_off(monkeypatch: pytest.Monke
     monkeypatch.setenv("BAYESPHOT_JAX_CACHE", "1")
     monkeypatch.setenv("BAYESPHOT_CACHE_DIR", "/tmp/bp-cache-test")
     assert str(structure.cache_directory()) == "/tmp/bp-cache-test"
+
+
+def test_posterior_predictive_check_flags_a_misfit() -> None:
+    group, _, _ = linear_problem(7)
+    post = bp.infer.NUTS(group, chains=1, warmup=150, draws=300, seed=5, progress=False, priors=None).run()
+    attrs = post.attrs
+    program = Program(group)
+    # independent: χ² of a few draws straight from the program, averaged, against the stored statistic
+    names = program.free.names
+    chi2 = [float(program.chi2(program.to_unconstrained({n: post.idata.posterior[n].values[0, i] for n in names})))
+            for i in range(0, 300, 30)]
+    assert attrs["ppc_chi2_ndf"] == pytest.approx(np.mean(chi2) / program.n_pixels, rel=0.02)
+    assert 0.8 < attrs["ppc_chi2_ndf"] < 1.25 and attrs["ppc_p_value"] > 1e-3
+    assert not any("misfit" in issue for issue in post.issues)
+    # the same data with its noise understated by 2: χ²/ndf ≈ 4, reported as a misfit
+    data = np.asarray(group.target.data)
+    target = bp.TargetImage(data, variance=np.full(data.shape, 1.0))
+    sky = bp.Model("sky", "flat sky model", target=target)
+    src = bp.Model("src", "gaussian galaxy model", target=target, quadrature=CHEAP,
+                   **{k: {"value": float(group[f"src:{k}"].value), "fixed": True}
+                      for k in ("x", "y", "q", "PA", "sigma")})
+    wrong = bp.Model("g", "group", models=[sky, src], target=target)
+    wrong.initialize()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bad = bp.infer.NUTS(wrong, chains=1, warmup=150, draws=300, seed=5, progress=False, priors=None).run()
+    assert bad.attrs["ppc_chi2_ndf"] > 3.0
+    assert any("misfit" in issue for issue in bad.issues)

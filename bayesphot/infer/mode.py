@@ -11,8 +11,9 @@ to that mode with a Levenberg-damped Newton iteration on ``−log_density``
 (exact Hessian by JAX), after pulling interval-bounded coordinates back from
 their limits, and returns the Hessian there for the Laplace mass matrix.
 
-The iteration is one ``lax.while_loop``; :func:`refine_mode_batch` maps it over
-objects of one structure.
+The Hessian is the central difference of the autodiff gradient (only the
+gradient is compiled); :func:`refine_mode_batch` runs the iteration for many
+objects of one structure with one vectorised gradient call per step.
 """
 
 from __future__ import annotations
@@ -45,61 +46,65 @@ class Mode:
     converged: np.ndarray
 
 
-def _newton(evaluate: Callable, max_iter: int) -> Callable:
-    import jax
-    import jax.numpy as jnp
-
-    def solve(params: Any, u0: Any) -> tuple[Any, ...]:
-        def f(u: Any) -> Any:
-            return -evaluate(params, u)
-
-        def grad_twice(u: Any) -> tuple[Any, Any]:
-            g = jax.grad(f)(u)
-            return g, g
-
-        # Hessian and gradient in one forward-over-reverse pass (one copy of the graph)
-        curvature = jax.jacfwd(grad_twice, has_aux=True)
-
-        def cond(state: tuple) -> Any:
-            return (~state[-1]) & (state[-2] < max_iter)
-
-        def body(state: tuple) -> tuple:
-            u, fu, g, h, lam, it, _ = state
-            scale = jnp.maximum(jnp.abs(jnp.diag(h)), 1e-12 * (1.0 + jnp.max(jnp.abs(jnp.diag(h)))))
-            delta = -jnp.linalg.solve(h + lam * jnp.diag(scale), g)
-            trial = u + delta
-            f_trial = f(trial)
-            ok = jnp.isfinite(f_trial) & jnp.all(jnp.isfinite(delta)) & (f_trial <= fu)
-            decrease = jnp.where(ok, fu - f_trial, jnp.inf)
-            # converged: the accepted step changed the potential by < 1e-9 (in units of log density)
-            done = (ok & (decrease < 1e-9)) | (lam > 1e10)
-            u_new = jnp.where(ok, trial, u)
-            h_new, g_new = curvature(u_new)
-            h_new = 0.5 * (h_new + h_new.T)
-            f_new = jnp.where(ok, f_trial, fu)
-            lam_new = jnp.where(ok, jnp.maximum(lam / 3.0, 1e-9), lam * 4.0)
-            return u_new, f_new, g_new, h_new, lam_new, it + 1, done
-
-        dtype = u0.dtype
-        h0, g0 = curvature(u0)
-        state = (u0, f(u0), g0, 0.5 * (h0 + h0.T), jnp.asarray(1e-3, dtype), jnp.asarray(0), jnp.asarray(False))
-        u, fu, _, h, lam, it, done = jax.lax.while_loop(cond, body, state)
-        return u, h, fu, it, done & (lam <= 1e10)
-
-    return solve
+def _points(u: np.ndarray, step: float) -> np.ndarray:
+    """u and u ± step·e_i (…, 2k + 1, k): where the gradient is needed for a central-difference Hessian."""
+    k = u.shape[-1]
+    eye = np.eye(k) * step
+    return np.concatenate([u[..., None, :], u[..., None, :] + eye, u[..., None, :] - eye], axis=-2)
 
 
-def _compiled(key: str, evaluate: Callable, max_iter: int, batched: bool) -> Callable:
+def _compiled(key: str, evaluate: Callable, batched: bool) -> Callable:
+    """jit(vmap(value_and_grad)) of −log_density over points (and objects); one compilation per structure."""
     import jax
 
-    cache_key = (key, max_iter, batched)
+    cache_key = (key, batched)
     if cache_key not in _COMPILED:
-        solve = _newton(evaluate, max_iter)
-        _COMPILED[cache_key] = jax.jit(jax.vmap(solve) if batched else solve)
+        vg = jax.vmap(jax.value_and_grad(lambda params, u: -evaluate(params, u), argnums=1), in_axes=(None, 0))
+        _COMPILED[cache_key] = jax.jit(jax.vmap(vg) if batched else vg)
         while len(_COMPILED) > 64:
             _COMPILED.popitem(last=False)
     _COMPILED.move_to_end(cache_key)
     return _COMPILED[cache_key]
+
+
+def _newton(fn: Callable, params: Any, u0: np.ndarray, max_iter: int, step: float = 1e-5) -> Mode:
+    """Damped Newton on −log_density for a batch (objects × k) of starts, in numpy around one compiled call.
+
+    The Hessian is the central difference of the exact (autodiff) gradient, so
+    the only compiled function is the gradient: compiling an exact Hessian of a
+    pixel-integrated render costs minutes on a CPU.
+    """
+    u = np.array(u0, dtype=np.float64)
+    m, k = u.shape
+
+    def curvature(points_u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        values, grads = fn(params, _points(points_u, step))
+        values, grads = np.array(values, np.float64), np.array(grads, np.float64)  # writable copies
+        h = (grads[:, 1:k + 1, :] - grads[:, k + 1:, :]) / (2.0 * step)
+        return values[:, 0], grads[:, 0, :], 0.5 * (h + np.swapaxes(h, 1, 2))
+
+    f, g, h = curvature(u)
+    lam = np.full(m, 1e-3)
+    done = ~np.isfinite(f)
+    iterations = np.zeros(m, dtype=int)
+    for _ in range(max_iter):
+        if done.all():
+            break
+        trial = u.copy()
+        for i in np.flatnonzero(~done):
+            scale = np.maximum(np.abs(np.diag(h[i])), 1e-12 * (1.0 + np.max(np.abs(np.diag(h[i])))))
+            try:
+                trial[i] = u[i] - np.linalg.solve(h[i] + lam[i] * np.diag(scale), g[i])
+            except np.linalg.LinAlgError:
+                trial[i] = u[i]
+        f_t, g_t, h_t = curvature(trial)
+        ok = ~done & np.isfinite(f_t) & np.all(np.isfinite(g_t), axis=1) & (f_t <= f)
+        converged = ok & (f - f_t < 1e-9)
+        u[ok], f[ok], g[ok], h[ok] = trial[ok], f_t[ok], g_t[ok], h_t[ok]
+        lam = np.where(ok, np.maximum(lam / 3.0, 1e-9), np.where(done, lam, lam * 4.0))
+        iterations += ~done
+        done |= converged | (lam > 1e10)
+    return Mode(u, h, f, iterations, done & (lam <= 1e10))
 
 
 def pull_back(u: np.ndarray, interval: np.ndarray) -> np.ndarray:
@@ -121,12 +126,15 @@ def refine_mode(lowered: Any, u0: np.ndarray, interval: np.ndarray, max_iter: in
         Coordinates with an interval transform (pulled back before the iteration).
     max_iter : int
     """
-    import jax.numpy as jnp
+    fn = _compiled(lowered.key, lowered.evaluator(), batched=False)
+    mode = _newton(lambda params, pts: _single(fn, params, pts), lowered.params,
+                   pull_back(u0, interval)[None, :], max_iter)
+    return Mode(mode.u[0], mode.hessian[0], mode.potential[0], mode.iterations[0], mode.converged[0])
 
-    solve = _compiled(lowered.key, lowered.evaluator(), max_iter, batched=False)
-    u, h, f, it, done = solve(lowered.params, jnp.asarray(pull_back(u0, interval)))
-    return Mode(np.asarray(u, np.float64), np.asarray(h, np.float64), np.asarray(f, np.float64),
-                np.asarray(it), np.asarray(done))
+
+def _single(fn: Callable, params: Any, points: np.ndarray) -> tuple[Any, Any]:
+    values, grads = fn(params, points[0])
+    return np.array(values)[None], np.array(grads)[None]
 
 
 def refine_mode_batch(lowered: list[Any], u0: np.ndarray, interval: np.ndarray, max_iter: int = 100) -> Mode:
@@ -135,10 +143,8 @@ def refine_mode_batch(lowered: list[Any], u0: np.ndarray, interval: np.ndarray, 
     import jax.numpy as jnp
 
     params = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[low.params for low in lowered])
-    solve = _compiled(lowered[0].key, lowered[0].evaluator(), max_iter, batched=True)
-    u, h, f, it, done = solve(params, jnp.asarray(pull_back(u0, interval)))
-    return Mode(np.asarray(u, np.float64), np.asarray(h, np.float64), np.asarray(f, np.float64),
-                np.asarray(it), np.asarray(done))
+    fn = _compiled(lowered[0].key, lowered[0].evaluator(), batched=True)
+    return _newton(fn, params, pull_back(u0, interval), max_iter)
 
 
 def inverse_mass(hessian: np.ndarray) -> tuple[np.ndarray, bool, str]:

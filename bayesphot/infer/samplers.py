@@ -179,7 +179,7 @@ class _Sampler:
         post.min_ess = self.min_ess
         if self.min_ess is not None:
             post.idata.posterior.attrs["min_ess"] = float(self.min_ess)
-        post.issues = diagnose(post, self.min_ess, self.max_tree_depth)
+        post.issues = diagnose(post, self.min_ess, self.max_tree_depth) + misfit_issues(post)
         if self.write_back:
             write_back(model, program, post)
         return post
@@ -219,7 +219,10 @@ class _Sampler:
             groups["log_likelihood"] = {"obs_total": loglik.reshape(chains, draws)}
             dims["obs"] = ["pixel"]
         priors = {name: (None if p is None else p.to_dict()) for name, p in program.priors.items()}
+        used_start = start or self.start
         attrs = {
+            **predictive_check(program, loglik.reshape(chains * draws, -1).sum(axis=1)),
+            "start_inverse_mass": json.dumps(used_start.inverse_mass_matrix.tolist() if used_start else []),
             "sampler": self.kernel.upper(), "backend": self.backend, "chains": chains, "warmup": self.warmup,
             "draws": draws, "seed": self.seed, "likelihood": program.likelihood, "model": program.model.name,
             "dense_mass": int(self.dense_mass), "adapt_mass_matrix": int(self.adapt_mass_matrix),
@@ -265,6 +268,45 @@ class _Sampler:
         derived_out = {k: np.concatenate([p[k] for p in derived_parts]) for k in derived_parts[0]} \
             if derived_parts and derived_parts[0] else {}
         return derived_out, np.concatenate(ll_parts)
+
+
+#: posterior-predictive p-value below which the model is reported as not fitting the data
+MISFIT_P = 1e-3
+
+
+def predictive_check(program: Program, loglik_total: np.ndarray) -> dict[str, float]:
+    """Posterior-predictive check of the fit statistic (Gaussian likelihood).
+
+    For each draw θ the observed χ²(θ) = Σ (d − μ(θ))²/σ² follows from the
+    stored log-likelihood (log L = −χ²/2 + const); replicated data
+    d_rep ~ N(μ(θ), σ²) have χ²_rep ~ χ²(n_pixels) exactly, so the
+    posterior-predictive p-value is the mean over draws of
+    P(χ²_rep ≥ χ²(θ)) — no replicated images needed (Gelman, Meng & Stern
+    1996, Statistica Sinica 6, 733).  A small p-value means the model does not
+    describe the data to within their noise, and its uncertainties are too
+    optimistic.
+
+    Returns
+    -------
+    {"ppc_chi2_ndf": mean χ²(θ) / n_pixels, "ppc_p_value": p}; empty for Poisson.
+    """
+    if program.likelihood != "gaussian" or loglik_total.size == 0:
+        return {}
+    from scipy.stats import chi2 as chi2_dist
+
+    chi2 = -2.0 * (np.asarray(loglik_total, dtype=np.float64) - program._log_norm)
+    n = program.n_pixels
+    return {"ppc_chi2_ndf": float(np.mean(chi2) / n), "ppc_p_value": float(np.mean(chi2_dist.sf(chi2, n)))}
+
+
+def misfit_issues(post: Posterior) -> list[str]:
+    """The predictive check as an issue when the model does not fit (p < :data:`MISFIT_P`)."""
+    attrs = post.idata.posterior.attrs
+    p = attrs.get("ppc_p_value")
+    if p is None or float(p) >= MISFIT_P:
+        return []
+    return [f"model misfit: chi2/ndf {float(attrs['ppc_chi2_ndf']):.3f} (posterior predictive p = {float(p):.1e}); "
+            "the uncertainties assume the model describes the data"]
 
 
 def write_back(model: Model, program: Program, post: Posterior) -> None:
@@ -343,4 +385,4 @@ class HMC(_Sampler):
         super().__init__(model, **kwargs)
 
 
-__all__ = ["HMC", "NUTS", "write_back"]
+__all__ = ["HMC", "NUTS", "misfit_issues", "predictive_check", "write_back"]

@@ -183,6 +183,25 @@ def start_points(start: Start, chains: int, scatter: float, seed: int,
     return points if interval is None else pull_back(points, interval)
 
 
+def fit_covariance_suffices(u: np.ndarray, cov: np.ndarray | None, interval: np.ndarray) -> bool:
+    """Whether the MAP fit's covariance can stand for the curvature of the sampled density.
+
+    It can when it is finite, positive definite and well conditioned and no
+    interval-bounded coordinate is near a limit (|u| ≤ PULL_BACK): there the
+    log-Jacobian moves the mode by a small fraction of σ and adds at most
+    0.5 to a curvature that the data make much larger.  Otherwise the mode of
+    the sampled density must be found (:func:`prepare`).
+    """
+    from .mode import MAX_CONDITION, PULL_BACK
+
+    if cov is None or cov.shape != (u.size, u.size) or not np.all(np.isfinite(cov)):
+        return False
+    if np.any(np.abs(u[interval]) > PULL_BACK):
+        return False
+    eigval = np.linalg.eigvalsh(_symmetric(cov))
+    return bool(eigval.min() > 0 and eigval.max() / eigval.min() <= MAX_CONDITION)
+
+
 def prepare(model: Model, program: Program, fit: Any = "auto", refine: bool = True) -> Start:
     """MAP (fitting if needed), then the mode of the sampled density and the Laplace matrix there.
 
@@ -192,10 +211,13 @@ def prepare(model: Model, program: Program, fit: Any = "auto", refine: bool = Tr
     fit : "auto", True or False
         See :func:`find_map`.
     refine : bool
-        Move from the MAP to the mode of ``log_density`` (Jacobian included;
+        When the fit's covariance cannot stand for the curvature of the
+        sampled density (:func:`fit_covariance_suffices`: a coordinate near a
+        limit, an ill-conditioned or missing covariance), move from the MAP to
+        the mode of ``log_density`` (Jacobian included;
         :func:`bayesphot.infer.mode.refine_mode`) and use the inverse exact
-        Hessian there (default).  False: the MAP and the fit's covariance
-        (or the Hessian at the MAP), as before.
+        Hessian there (default).  False: always the MAP and the fit's
+        covariance (or the Hessian at the MAP), as before.
 
     Returns
     -------
@@ -207,10 +229,12 @@ def prepare(model: Model, program: Program, fit: Any = "auto", refine: bool = Tr
     from .mode import AT_LIMIT, inverse_mass, refine_mode
 
     u, cov, message = find_map(model, program, fit)
+    interval = interval_coordinates(program)
     if not refine:
         matrix, source = laplace_inverse_mass(program, u, cov)
         return Start(u=u, inverse_mass_matrix=matrix, source=source, message=message)
-    interval = interval_coordinates(program)
+    if fit_covariance_suffices(u, cov, interval):
+        return Start(u=u, inverse_mass_matrix=_symmetric(cov), source="fit covariance", message=message)
     mode = refine_mode(program.lower("log_density"), u, interval)
     if not (np.all(np.isfinite(mode.u)) and np.isfinite(mode.potential)):
         matrix, source = laplace_inverse_mass(program, u, cov)
