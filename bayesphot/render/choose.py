@@ -7,8 +7,9 @@ pixels, which depend on the model's parameter values.  :func:`choose_quadrature`
 renders the profile on a small grid around its centre with a very fine rule
 and with candidate rules of increasing cost, at several sub-pixel positions of
 the centre, and returns the first candidate within ``tolerance`` of the peak
-pixel (and within ``tolerance`` / 10 in the total flux).  Models call it when they are prepared for rendering (the choice is then
-fixed for every compiled function built from the model).
+pixel (and within ``tolerance`` / 10 in the total flux).  Models call it when
+they are prepared for rendering (the choice is then fixed for every compiled
+function built from the model).
 """
 
 from __future__ import annotations
