@@ -193,9 +193,12 @@ def _pair(value: float, sigma: float) -> str:
         return "—"
     if not np.isfinite(sigma):
         return f"{value:.6g}"
-    d = _digits(sigma)
     if abs(value) >= 1e6 or (abs(value) < 1e-3 and value != 0):
-        return f"{value:.3e} ± {sigma:.2g}"
+        exponent = int(math.floor(math.log10(abs(value))))
+        scale = 10.0**exponent
+        d = _digits(sigma / scale)
+        return f"({value / scale:.{d}f} ± {sigma / scale:.{d}f})e{exponent:+03d}"
+    d = _digits(sigma)
     return f"{value:.{d}f} ± {sigma:.{d}f}"
 
 

@@ -123,8 +123,11 @@ def test_fit_command_map_and_nuts_writes_every_output(synthetic_files, tmp_path:
     assert 0.7 < rows["galaxy:flux"]["sd"] / rows["galaxy:flux"]["map_sigma"] < 1.3
     post = Posterior.from_netcdf(out / "galaxy_posterior.nc")
     assert post.draws("galaxy:flux").shape == (240,)
-    state = yaml.safe_load((out / "galaxy_posterior.yaml").read_text())
-    assert state["model"]["models"]["galaxy"]["parameters"]["flux"]["uncertainty"] > 0
+    import bayesphot as bp
+
+    again = bp.Model.load(out / "galaxy_posterior.yaml")
+    assert again["galaxy:flux"].uncertainty > 0
+    assert abs(float(again["galaxy:flux"].value) - rows["galaxy:flux"]["mean"]) < 1e-6 * truth["flux"]
 
 
 def test_parser_defaults() -> None:

@@ -23,7 +23,7 @@ figure; the model (YAML), the posterior (NetCDF) and a summary table (ECSV)
 go to the output folder.
 
 By default a 96x96-pixel stamp around the galaxy's centre is fitted, with
-2 chains x (100 warm-up + 150 draws), which takes about a minute on two
+2 chains x (80 warm-up + 200 draws), which takes about a minute on two
 CPU cores. --full fits the 180x180 window of the whole galaxy (several
 minutes)."""
 
@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--zeropoint", type=float, default=None,
                         help="magnitude zero-point (mag of 1 ADU) to report magnitudes; none is known "
                              "for this cutout, so fluxes are in ADU by default")
-    add_sampling_arguments(parser, chains=2, warmup=100, draws=150)
+    add_sampling_arguments(parser, chains=2, warmup=80, draws=200)
     return parser
 
 
@@ -48,13 +48,13 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     say("bayesphot example: IC 3478, SDSS r band (Imfit's example image), PSF-convolved Sérsic")
     import bayesphot as bp
-    from bayesphot.data import ic3478_target
+    from bayesphot.data import IC3478_PIXELSCALE, ic3478_target
 
-    target = ic3478_target(psf=not args.no_psf, zeropoint=args.zeropoint)
+    target = ic3478_target(psf=not args.no_psf, zeropoint=args.zeropoint, pixelscale=IC3478_PIXELSCALE)
     window = FULL if args.full else STAMP
     galaxy = bp.Model("IC3478", "sersic galaxy model", target=target, window=window)
     flow = Workflow(galaxy, Path(args.out), "ic3478", figures=not args.no_figures)
-    flow.describe_target("set explicitly: pixel units, as in Imfit's published fit")
+    flow.describe_target("SDSS, set explicitly; windows are in pixels, sizes in arcsec")
     flow.initialize()
     flow.map_fit()
     if not args.no_sample:
