@@ -23,7 +23,7 @@ figure; the model (YAML), the posterior (NetCDF) and a summary table (ECSV)
 go to the output folder.
 
 By default a 96x96-pixel stamp around the galaxy's centre is fitted, with
-2 chains x (80 warm-up + 200 draws), which takes about a minute on two
+2 chains x (60 warm-up + 400 draws), which takes about a minute on two
 CPU cores. --full fits the 180x180 window of the whole galaxy (several
 minutes)."""
 
@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--zeropoint", type=float, default=None,
                         help="magnitude zero-point (mag of 1 ADU) to report magnitudes; none is known "
                              "for this cutout, so fluxes are in ADU by default")
-    add_sampling_arguments(parser, chains=2, warmup=80, draws=200)
+    add_sampling_arguments(parser, chains=2, warmup=60, draws=400)
     return parser
 
 
