@@ -185,7 +185,7 @@ def _digits(sigma: float) -> int:
     """Decimals that show two significant digits of ``sigma``."""
     if not np.isfinite(sigma) or sigma <= 0:
         return 4
-    return max(0, 1 - int(math.floor(math.log10(sigma))))
+    return max(0, 1 - math.floor(math.log10(sigma)))
 
 
 def _pair(value: float, sigma: float) -> str:
@@ -194,7 +194,7 @@ def _pair(value: float, sigma: float) -> str:
     if not np.isfinite(sigma):
         return f"{value:.6g}"
     if abs(value) >= 1e6 or (abs(value) < 1e-3 and value != 0):
-        exponent = int(math.floor(math.log10(abs(value))))
+        exponent = math.floor(math.log10(abs(value)))
         scale = 10.0**exponent
         d = _digits(sigma / scale)
         return f"({value / scale:.{d}f} ± {sigma / scale:.{d}f})e{exponent:+03d}"

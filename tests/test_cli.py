@@ -71,8 +71,9 @@ def test_fit_unknown_model_is_a_clear_error(tmp_path: Path, capsys) -> None:
 @pytest.fixture(scope="module")
 def synthetic_files(tmp_path_factory) -> dict[str, object]:
     """A 28×28 Gaussian galaxy on a sky of 5, rms 1, one masked box, as FITS files; with the truth."""
-    import bayesphot as bp
     from astropy.io import fits
+
+    import bayesphot as bp
 
     folder = tmp_path_factory.mktemp("synthetic")
     rows = cols = 28

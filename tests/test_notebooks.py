@@ -58,6 +58,10 @@ def test_notebook_executes(path: Path, monkeypatch) -> None:
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - start
     print(f"{path.name}: {seconds:.0f} s")
+    keep = os.environ.get("BAYESPHOT_NOTEBOOK_OUT")  # a folder to keep the executed notebooks in, to look at
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        nbformat.write(book, Path(keep) / path.name)
     for cell in book.cells:
         if cell.cell_type == "code":
             assert _stream_lines(cell) <= MAX_LINES, ("".join(cell.source)[:80], _stream_lines(cell))

@@ -8,9 +8,12 @@ stage, the posterior (NetCDF), a summary table (ECSV) and one figure per stage.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
+import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +34,51 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-@dataclass
-class Stage:
-    """What one stage wrote, for the closing list."""
+class _Watched:
+    """A text stream that remembers when it was last written to."""
 
-    files: list[Path] = field(default_factory=list)
+    def __init__(self, stream: Any, clock: list[float]) -> None:
+        self._stream = stream
+        self._clock = clock
+
+    def write(self, text: str) -> int:
+        self._clock[0] = time.monotonic()
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def heartbeat(label: str, every: float = 10.0) -> Iterator[None]:
+    """Print ``label`` and the elapsed time whenever nothing was printed for ``every`` seconds.
+
+    Compilation (JAX) and the sampler's post-processing print nothing for
+    tens of seconds; this keeps a long stage from looking stuck.  Progress
+    bars and other output written meanwhile keep it quiet.
+    """
+    clock = [time.monotonic()]
+    start = clock[0]
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Watched(out, clock), _Watched(err, clock)
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(1.0):
+            now = time.monotonic()
+            if now - clock[0] >= every:
+                clock[0] = now
+                out.write(f"  … {label} ({now - start:.0f} s)\n")
+                out.flush()
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        sys.stdout, sys.stderr = out, err
 
 
 class Workflow:
@@ -82,7 +125,7 @@ class Workflow:
         noise = "CCD model (gain, read noise)" if t.noise_model else "given per pixel"
         say(f"image: {t.shape[1]}×{t.shape[0]} pixels, pixel scale {t.pixelscale:g} arcsec/pixel "
             f"({pixelscale_source}); {int(t.mask.sum())} masked pixels; variance {noise}; "
-            f"PSF {'%d×%d' % t.psf.shape if t.psf is not None else 'none'}; "
+            f"PSF {f'{t.psf.shape[0]}×{t.psf.shape[1]}' if t.psf is not None else 'none'}; "
             f"zero-point {t.zeropoint if t.zeropoint is not None else 'none (no magnitudes)'}")
         w = self.model.window
         say(f"fitting window: x {w.xmin}–{w.xmax}, y {w.ymin}–{w.ymax} "
@@ -109,7 +152,8 @@ class Workflow:
         say("\n[2/3] MAP fit by Levenberg–Marquardt (the first iteration includes compiling the model, "
             "about 10 s):")
         start = time.perf_counter()
-        fit = bp.fit.LM(self.model, verbose=1).fit()
+        with heartbeat("compiling the model and fitting"):
+            fit = bp.fit.LM(self.model, verbose=1).fit()
         self.fit = fit
         say(f"LM: {fit.message} after {fit.iterations} iterations in {time.perf_counter() - start:.1f} s; "
             f"chi²/ndf = {fit.chi2_ndf:.4f} (ndf {fit.ndf})")
@@ -133,7 +177,8 @@ class Workflow:
         say(f"\n[3/3] NUTS on {backend}: {chains} chains × ({warmup} warm-up + {draws} draws), started at "
             "the MAP with the Laplace covariance as mass matrix; compiling first (10–30 s), then a progress bar:")
         start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, heartbeat("NUTS: compiling, sampling or "
+                                                                         "computing the diagnostics"):
             warnings.simplefilter("always")
             # fit=True re-runs the (already compiled) LM: its Gauss–Newton covariance is the mass matrix
             post = bp.infer.NUTS(self.model, chains=chains, warmup=warmup, draws=draws, seed=seed,

@@ -122,9 +122,9 @@ def model_type(name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    import bayesphot as bp
     from astropy.io import fits
 
+    import bayesphot as bp
     from bayesphot.errors import ImageError
 
     image = Path(args.image)
