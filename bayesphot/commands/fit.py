@@ -143,10 +143,12 @@ def run(args: argparse.Namespace) -> int:
                                       variance=_number_or_path(args.variance), rms=_number_or_path(args.rms),
                                       weight=_number_or_path(args.weight), psf=psf, pixelscale=args.pixelscale,
                                       **options)
-    header = fits.getheader(image, hdu)
+    with fits.open(image) as hdul:
+        header = hdul[hdu].header
+        extensions = {h.name for h in hdul}
     source = _pixelscale_source(args, header, target.wcs is not None)
     if target.noise_model is None and args.variance is None and args.rms is None and args.weight is None \
-            and "VARIANCE" not in {h.name for h in fits.open(image)}:
+            and "VARIANCE" not in extensions:
         say("warning: no noise given (--variance, --rms, --weight or --gain): every pixel has variance 1, "
             "so χ² and the uncertainties are not meaningful")
     window = None if args.window is None else [[args.window[0], args.window[1]], [args.window[2], args.window[3]]]
