@@ -45,6 +45,7 @@ def corner(post: Any, var_names: Sequence[str] | None = None, fig: Any = None, b
                 ax.set_visible(False)
                 continue
             x = samples[xname]
+            ax.ticklabel_format(useOffset=False)
             if i == j:
                 ax.hist(x, bins=bins, color=color, histtype="stepfilled", alpha=0.6)
                 ax.set_yticks([])
@@ -116,6 +117,7 @@ def trace(post: Any, var_names: Sequence[str] | None = None, bins: int = 20) -> 
             right.step(np.arange(bins), counts, where="post", color=f"C{c % 10}")
         right.axhspan(expected - band, expected + band, color="0.85", zorder=0)
         right.axhline(expected, color="0.4", ls="--", lw=0.8)
+        left.ticklabel_format(axis="y", useOffset=False)
         left.set_ylabel(name, fontsize=9)
         left.set_title(f"{name}: r_hat {float(rhat[name].values):.3f}, bulk ESS {float(ess[name].values):.0f}",
                        fontsize=9, loc="left")
