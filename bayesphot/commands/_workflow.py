@@ -170,7 +170,7 @@ class Workflow:
             self.save_figure(bp.plots.fit_overview(self.model, "MAP (Levenberg–Marquardt)"), "_3_map.png")
         return fit
 
-    def sample(self, chains: int, warmup: int, draws: int, seed: int, backend: str) -> Any:
+    def sample(self, chains: int, warmup: int, draws: int, seed: int, backend: str, pointwise: bool = True) -> Any:
         import bayesphot as bp
         from bayesphot import report
 
@@ -181,8 +181,9 @@ class Workflow:
                                                                          "computing the diagnostics"):
             warnings.simplefilter("always")
             # fit=True re-runs the (already compiled) LM: its Gauss–Newton covariance is the mass matrix
+            options = {} if pointwise else {"pointwise_limit": 0}   # 0: the summed log-likelihood per draw only
             post = bp.infer.NUTS(self.model, chains=chains, warmup=warmup, draws=draws, seed=seed,
-                                 backend=backend, fit=True).run()
+                                 backend=backend, fit=True, **options).run()
         for w in caught:
             if "Sampling" not in type(w.message).__name__:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -23,7 +23,7 @@ figure; the model (YAML), the posterior (NetCDF) and a summary table (ECSV)
 go to the output folder.
 
 By default a 96x96-pixel stamp around the galaxy's centre is fitted, with
-2 chains x (60 warm-up + 400 draws), which takes about a minute on two
+2 chains x (150 warm-up + 300 draws), which takes about a minute on two
 CPU cores. --full fits the 180x180 window of the whole galaxy (several
 minutes)."""
 
@@ -37,10 +37,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--no-psf", action="store_true", help="fit without PSF convolution (faster)")
     parser.add_argument("--no-sample", action="store_true", help="stop after the MAP fit")
     parser.add_argument("--no-figures", action="store_true", help="write no PNG figures")
+    parser.add_argument("--pointwise", action="store_true",
+                        help="store the per-pixel log-likelihood of every draw in the posterior (for LOO/WAIC; "
+                             "slower); by default only its sum per draw")
     parser.add_argument("--zeropoint", type=float, default=None,
                         help="magnitude zero-point (mag of 1 ADU) to report magnitudes; none is known "
                              "for this cutout, so fluxes are in ADU by default")
-    add_sampling_arguments(parser, chains=2, warmup=60, draws=400)
+    add_sampling_arguments(parser, chains=2, warmup=150, draws=300)
     return parser
 
 
@@ -58,6 +61,6 @@ def run(args: argparse.Namespace) -> int:
     flow.initialize()
     flow.map_fit()
     if not args.no_sample:
-        flow.sample(args.chains, args.warmup, args.draws, args.seed, args.backend)
+        flow.sample(args.chains, args.warmup, args.draws, args.seed, args.backend, pointwise=args.pointwise)
     flow.close(started)
     return 0
