@@ -43,4 +43,4 @@ def test_using_it_snippet_runs_as_written(tmp_path: Path) -> None:
                             timeout=1800, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "success PA:" in result.stdout and "diagnostics" in result.stdout
-    assert (tmp_path / "posterior.nc").exists() and (tmp_path / "field.yaml").exists()
+    assert (tmp_path / "posterior.nc").exists() and (tmp_path / "ic3478.yaml").exists()
