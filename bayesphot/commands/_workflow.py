@@ -28,6 +28,8 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, chains: int, warmup:
     group.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     group.add_argument("--backend", choices=("numpyro", "pyro"), default="numpyro",
                        help="numpyro (JAX, default) or pyro (torch)")
+    group.add_argument("--no-progress", action="store_true",
+                       help="no progress bar while sampling (a line every 10 s says it is still working)")
 
 
 def say(text: str = "") -> None:
@@ -170,7 +172,8 @@ class Workflow:
             self.save_figure(bp.plots.fit_overview(self.model, "MAP (Levenberg–Marquardt)"), "_3_map.png")
         return fit
 
-    def sample(self, chains: int, warmup: int, draws: int, seed: int, backend: str, pointwise: bool = True) -> Any:
+    def sample(self, chains: int, warmup: int, draws: int, seed: int, backend: str, pointwise: bool = True,
+               progress: bool = True) -> Any:
         import bayesphot as bp
         from bayesphot import report
 
@@ -183,7 +186,7 @@ class Workflow:
             # fit=True re-runs the (already compiled) LM: its Gauss–Newton covariance is the mass matrix
             options = {} if pointwise else {"pointwise_limit": 0}   # 0: the summed log-likelihood per draw only
             post = bp.infer.NUTS(self.model, chains=chains, warmup=warmup, draws=draws, seed=seed,
-                                 backend=backend, fit=True, **options).run()
+                                 backend=backend, fit=True, progress=progress, **options).run()
         for w in caught:
             if "Sampling" not in type(w.message).__name__:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

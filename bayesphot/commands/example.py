@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     flow.initialize()
     flow.map_fit()
     if not args.no_sample:
-        flow.sample(args.chains, args.warmup, args.draws, args.seed, args.backend, pointwise=args.pointwise)
+        flow.sample(args.chains, args.warmup, args.draws, args.seed, args.backend, pointwise=args.pointwise,
+                    progress=not args.no_progress)
     flow.close(started)
     return 0

@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     flow.initialize()
     flow.map_fit()
     if args.sample:
-        flow.sample(args.chains, args.warmup, args.draws, args.seed, args.backend)
+        flow.sample(args.chains, args.warmup, args.draws, args.seed, args.backend, progress=not args.no_progress)
     else:
         say("\n(no --sample: the uncertainties above are the Laplace approximation at the MAP)")
     flow.close(started)
