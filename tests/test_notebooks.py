@@ -54,14 +54,15 @@ def test_notebook_executes(path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     book = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(book, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    seconds = time.perf_counter() - start
-    print(f"{path.name}: {seconds:.0f} s")
-    keep = os.environ.get("BAYESPHOT_NOTEBOOK_OUT")  # a folder to keep the executed notebooks in, to look at
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        nbformat.write(book, Path(keep) / path.name)
+    try:
+        NotebookClient(book, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        print(f"{path.name}: {time.perf_counter() - start:.0f} s")
+        keep = os.environ.get("BAYESPHOT_NOTEBOOK_OUT")  # a folder to keep the executed notebooks in, to look at
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            nbformat.write(book, Path(keep) / path.name)
     for cell in book.cells:
         if cell.cell_type == "code":
             assert _stream_lines(cell) <= MAX_LINES, ("".join(cell.source)[:80], _stream_lines(cell))
