@@ -1,4 +1,4 @@
-"""``bayesphot example``: the whole workflow on the bundled image of IC 3478, in about a minute."""
+"""``bayesphot example``: the whole workflow on the bundled image of IC 3478, on a 96×96 stamp."""
 
 from __future__ import annotations
 
