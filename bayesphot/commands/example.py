@@ -23,8 +23,8 @@ figure; the model (YAML), the posterior (NetCDF) and a summary table (ECSV)
 go to the output folder.
 
 By default a 96x96-pixel stamp around the galaxy's centre is fitted, with
-2 chains x (150 warm-up + 300 draws): about 3 minutes of CPU time, most of
-it compiling. --full fits the 180x180 window of the whole galaxy (several
+2 chains x (150 warm-up + 300 draws): about 3 minutes of CPU time,
+compilation included. --full fits the 180x180 window of the whole galaxy (several
 times as long)."""
 
 
