@@ -122,7 +122,16 @@ def check_residual_image(target, model, normalize):
     np.testing.assert_allclose(shown.compressed(), expected[~mask])
     vmin, vmax = image.get_clim()
     assert vmin == -vmax and vmax > 0
-    assert image.get_cmap().get_bad()[3] == 0.0  # masked pixels blank
+    # masked pixels grey and opaque: distinct from white, which is zero residual
+    bad = image.get_cmap().get_bad()
+    assert bad[3] == 1.0 and np.allclose(bad[:3], bad[0]) and 0.2 < bad[0] < 0.8
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["masked"]
+    # the title's chi²/ndf is Σ((data − model)/σ)² over the unmasked window pixels / (pixels − free parameters)
+    full = (target.data[window.slices] - model.render().cutout) / np.sqrt(target.variance[window.slices])
+    free = sum(np.size(p.value) for p in model.parameters.values() if not p.fixed)
+    chi2_ndf = np.sum(full[~mask] ** 2) / (np.sum(~mask) - free)
+    if normalize:
+        assert f"χ²/ndf = {chi2_ndf:.3f}" in ax.get_title()
     fig.canvas.draw()
 
 
@@ -257,3 +266,56 @@ def test_radial_median_profile_background_and_magnitudes(field):
     assert ax.yaxis_inverted()
     fig.canvas.draw()
     fig.savefig(__import__("io").BytesIO(), format="png")
+
+
+def test_fit_overview_shows_one_region_with_a_shared_stretch(field):
+    target, group = field
+    disk = group["disk"]
+    fig = bp.plots.fit_overview(disk, "test stage")
+    data_ax, model_ax, resid_ax, profile_ax = fig.axes[:4]
+    extents = [tuple(ax.get_images()[0].get_extent()) for ax in (data_ax, model_ax, resid_ax)]
+    w = disk.window
+    assert extents == [(w.xmin - 0.5, w.xmax - 0.5, w.ymin - 0.5, w.ymax - 0.5)] * 3
+    data_image, model_image = data_ax.get_images()[0], model_ax.get_images()[0]
+    # data and model share one colour scale: the same value maps to the same colour
+    probe = np.array([0.0, 5.0, 20.0])
+    np.testing.assert_allclose(data_image.norm(probe), model_image.norm(probe))
+    np.testing.assert_allclose(data_image.get_array().compressed(),
+                               target.data[w.slices][~target.mask[w.slices]])
+    assert "test stage" in fig.get_suptitle() and "χ²/ndf" in fig.get_suptitle()
+    assert data_ax.get_title() and model_ax.get_title() and "χ²/ndf" in resid_ax.get_title()
+    labels = [t.get_text() for t in profile_ax.get_legend().get_texts()]
+    assert labels == ["disk", "disk: data median"]
+    fig.canvas.draw()
+
+
+def test_target_image_window_crops_to_the_window(field):
+    target, group = field
+    fig, ax = figure()
+    w = group["gal"].window
+    bp.plots.target_image(fig, ax, target, window=[[w.xmin, w.xmax], [w.ymin, w.ymax]])
+    shown = ax.get_images()[0].get_array()
+    assert shown.shape == (w.ymax - w.ymin, w.xmax - w.xmin)
+    good = ~target.mask[w.slices]
+    np.testing.assert_allclose(shown.filled(np.nan)[good], target.data[w.slices][good])
+
+
+def test_trace_rank_histograms_count_every_draw():
+    from types import SimpleNamespace
+
+    from bayesphot.infer.posterior import from_dict_compat
+
+    rng = np.random.default_rng(0)
+    chains, draws = 3, 200
+    posterior = {"a": rng.normal(size=(chains, draws)), "b": rng.normal(size=(chains, draws)) + 1.0}
+    idata = from_dict_compat({"posterior": posterior}, {}, {"sampler": "NUTS", "backend": "numpyro"})
+    post = SimpleNamespace(idata=idata, names=["a", "b"], attrs=dict(idata.posterior.attrs))
+    fig = bp.plots.trace(post)
+    left, right = fig.axes[0], fig.axes[1]
+    for c, line in enumerate(left.get_lines()):
+        np.testing.assert_array_equal(line.get_ydata(), posterior["a"][c])
+    # each chain's rank histogram holds that chain's draws (step lines end with a repeated last count)
+    for line in right.get_lines()[:chains]:
+        assert np.sum(line.get_ydata()) == draws
+    assert "r_hat" in left.get_title(loc="left") and "ESS" in left.get_title(loc="left")
+    fig.canvas.draw()

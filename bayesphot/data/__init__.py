@@ -13,14 +13,30 @@ def path(name: str) -> Path:
     return Path(str(resources.files(__name__).joinpath(name)))
 
 
-def ic3478_target(psf: bool = False):
-    """The IC 3478 target with its mask and Imfit's CCD noise model (pixelscale 1 pixel, as Imfit)."""
+#: SDSS pixel scale, arcsec per pixel (the image's WCS gives the same).
+IC3478_PIXELSCALE = 0.396
+
+
+def ic3478_target(psf: bool = False, zeropoint: float | None = None, pixelscale: float = 1.0):
+    """The IC 3478 target with its mask and Imfit's CCD noise model.
+
+    Parameters
+    ----------
+    psf : bool
+        Attach the bundled 51×51 Moffat PSF.
+    zeropoint : float, optional
+        Magnitude zero-point (mag of 1 ADU); none is known for this cutout.
+    pixelscale : float
+        arcsec per pixel.  The default 1 works in pixels, as Imfit's published
+        fit does; :data:`IC3478_PIXELSCALE` (0.396) gives arcsec.
+    """
     from ..image import PSFImage, TargetImage
 
     return TargetImage.from_fits(
         path("ic3478rss_256.fits"),
         mask=path("ic3478rss_256_mask.fits"),
         psf=PSFImage.from_fits(path("psf_moffat_51.fits")) if psf else None,
-        pixelscale=1.0,
+        pixelscale=pixelscale,
+        zeropoint=zeropoint,
         **IC3478_NOISE,
     )

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..backend import current as current_backend
 from ..errors import FitError
 from ..models.base import Model
 from ..models.defaults import default_priors
@@ -47,7 +48,7 @@ class _Sampler:
         self,
         model: Model | Sequence[Model],
         *,
-        backend: str = "numpyro",
+        backend: str | None = None,
         chains: int = 4,
         warmup: int = 500,
         draws: int = 1000,
@@ -68,6 +69,12 @@ class _Sampler:
         pointwise_limit: int = 10_000_000,
         write_back: bool = True,
     ) -> None:
+        if backend is None:
+            # follow the array backend in force: pyro for torch, numpyro for JAX (and its device)
+            active = current_backend()
+            backend = "pyro" if active.name == "torch" else "numpyro"
+            if device is None:
+                device = active.device
         if backend not in BACKENDS:
             raise FitError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if chains < 1 or draws < 1 or warmup < 0:
@@ -333,8 +340,11 @@ class NUTS(_Sampler):
         A list of independent models is sampled as one vectorised program per
         structure (numpyro; see :func:`bayesphot.infer.batch.sample_many`), and
         ``run()`` returns a list of posteriors in the same order.
-    backend : {"numpyro", "pyro"}
-        numpyro (JAX, JIT-compiled; default) or pyro (torch).
+    backend : {"numpyro", "pyro"}, optional
+        numpyro (JAX, JIT-compiled) or pyro (torch).  Default: the one that
+        matches ``bp.backend.current()`` — pyro after
+        ``bp.backend.use("torch")``, numpyro otherwise — with that backend's
+        device.  ``posterior.attrs["backend"]`` records which ran.
     chains, warmup, draws : int
         Chains run in parallel where the backend allows (numpyro: "parallel"
         over several devices, else "vectorized"); pyro runs them in turn.

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib import colormaps, rcParams
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 
 from ..image.target import TargetImage
 from ..image.window import Window
@@ -22,9 +22,19 @@ def window_extent(window: Window) -> tuple[float, float, float, float]:
     return (window.xmin - 0.5, window.xmax - 0.5, window.ymin - 0.5, window.ymax - 0.5)
 
 
+#: Colour of masked pixels in residual maps: mid grey, distinct from white (zero residual).
+MASKED_COLOR = (0.45, 0.45, 0.45, 1.0)
+
+
 def _label_axes(ax: Axes) -> None:
     ax.set_xlabel("x [pixel]")
     ax.set_ylabel("y [pixel]")
+
+
+def _title(ax: Axes, text: str) -> None:
+    """Set a default title unless the caller already gave the axes one."""
+    if not ax.get_title():
+        ax.set_title(text, fontsize="medium")
 
 
 def _target_stats(target: TargetImage) -> tuple[float, float]:
@@ -32,7 +42,7 @@ def _target_stats(target: TargetImage) -> tuple[float, float]:
 
 
 def target_image(fig: Figure, ax: Axes, target: TargetImage, stretch: str = "asinh",
-                 colorbar: bool = False, **kwargs: Any) -> Axes:
+                 colorbar: bool = False, window: Window | Any = None, **kwargs: Any) -> Axes:
     """Draw the target's data with a stretch that shows faint structure; masked pixels grey.
 
     Parameters
@@ -44,6 +54,9 @@ def target_image(fig: Figure, ax: Axes, target: TargetImage, stretch: str = "asi
         above it, about the σ-clipped background level.
     colorbar : bool
         Add a colour bar.
+    window : Window or ``[[xmin, xmax], [ymin, ymax]]``, optional
+        Show only this part of the image (pixels), e.g. a model's window, so
+        that data, model and residual panels cover the same region.
     **kwargs
         Passed to ``ax.imshow`` (``cmap``, ``norm``, ``interpolation``, ...).
 
@@ -52,22 +65,25 @@ def target_image(fig: Figure, ax: Axes, target: TargetImage, stretch: str = "asi
     Axes
     """
     level, noise = _target_stats(target)
-    good = target.data[~target.mask]
+    window = target.window if window is None else Window.from_any(window)
+    data, mask = target.data[window.slices], target.mask[window.slices]
+    good = data[~mask]
     vmax = float(np.max(good)) if good.size else level + noise
     options: dict[str, Any] = {
         "origin": "lower",
-        "extent": window_extent(target.window),
+        "extent": window_extent(window),
         "cmap": colormaps["inferno"].with_extremes(bad="0.6"),
         "norm": make_norm(stretch, level, noise, level - 2.0 * noise, vmax),
         "interpolation": "nearest",
     }
     options.update(kwargs)
     # NaN as well as masked: some norms drop an array's mask, none drops NaN
-    shown = np.ma.masked_array(np.where(target.mask, np.nan, target.data), mask=target.mask)
+    shown = np.ma.masked_array(np.where(mask, np.nan, data), mask=mask)
     image = ax.imshow(shown, **options)
     if colorbar:
         fig.colorbar(image, ax=ax, label="flux / pixel")
     _label_axes(ax)
+    _title(ax, "data" + (" (masked pixels grey)" if mask.any() else ""))
     return ax
 
 
@@ -110,6 +126,7 @@ def model_image(fig: Figure, ax: Axes, model: Model, stretch: str = "asinh",
     if colorbar:
         fig.colorbar(image, ax=ax, label="flux / pixel")
     _label_axes(ax)
+    _title(ax, f"model: {model.name}")
     return ax
 
 
@@ -128,9 +145,26 @@ def residuals(model: Model, normalize: bool = True) -> np.ma.MaskedArray:
     return np.ma.masked_array(diff, mask=mask)
 
 
+def chi2_ndf(model: Model) -> tuple[float, int]:
+    """χ² of the model over the unmasked pixels of its window, and ndf = pixels − free parameters.
+
+    The same statistic as :attr:`bayesphot.fit.FitResult.chi2_ndf` for a
+    Gaussian fit of this model alone (Imfit's ndf convention).
+    """
+    res = residuals(model, normalize=True)
+    values = res.compressed()
+    free = sum(int(np.size(p.value)) for p in model.parameters.values() if not p.fixed and p.value is not None)
+    ndf = max(int(values.size) - free, 1)
+    return float(np.sum(values**2)), ndf
+
+
 def residual_image(fig: Figure, ax: Axes, model: Model, normalize: bool = True, colorbar: bool = True,
                    **kwargs: Any) -> Axes:
-    """Draw the residuals on the model's window with a symmetric colour map; masked pixels blank.
+    """Draw the residuals on the model's window with a symmetric colour map; masked pixels grey.
+
+    Zero residual is white; masked pixels are drawn in :data:`MASKED_COLOR`
+    (grey) and named in a legend, so they cannot be mistaken for a perfect
+    fit.  The default title gives χ²/ndf over the window (:func:`chi2_ndf`).
 
     Parameters
     ----------
@@ -154,7 +188,7 @@ def residual_image(fig: Figure, ax: Axes, model: Model, normalize: bool = True, 
     options: dict[str, Any] = {
         "origin": "lower",
         "extent": window_extent(model.window),
-        "cmap": colormaps["RdBu_r"].with_extremes(bad=(0.0, 0.0, 0.0, 0.0)),
+        "cmap": colormaps["RdBu_r"].with_extremes(bad=MASKED_COLOR),
         "interpolation": "nearest",
     }
     if "norm" not in kwargs:
@@ -163,7 +197,12 @@ def residual_image(fig: Figure, ax: Axes, model: Model, normalize: bool = True, 
     image = ax.imshow(res, **options)
     if colorbar:
         fig.colorbar(image, ax=ax, label="(data − model) / σ" if normalize else "data − model")
+    if np.ma.getmaskarray(res).any():
+        ax.legend(handles=[Patch(facecolor=MASKED_COLOR, edgecolor="none", label="masked")], loc="upper right",
+                  fontsize="small", framealpha=0.8)
     _label_axes(ax)
+    chi2, ndf = chi2_ndf(model)
+    _title(ax, f"residual{' / σ' if normalize else ''}:  χ²/ndf = {chi2 / ndf:.3f}")
     return ax
 
 

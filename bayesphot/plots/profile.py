@@ -33,6 +33,13 @@ def _set_axes(ax: Axes, zeropoint: float | None) -> None:
             ax.invert_yaxis()
 
 
+def _finish(ax: Axes) -> None:
+    """Legend of every labelled line on the axes, and a default title."""
+    ax.legend(fontsize="small")
+    if not ax.get_title():
+        ax.set_title("surface-brightness profile (major axis)", fontsize="medium")
+
+
 def _geometry(model: Model) -> tuple[float, float, float, float]:
     """Centre (arcsec), axis ratio and PA of a model (round and unrotated when it has no q/PA)."""
     params = model.parameters
@@ -84,6 +91,7 @@ def galaxy_light_profile(fig: Figure, ax: Axes, model: Model, radii: Any = None,
         options.update(kwargs)
         ax.plot(r, y, **options)
     _set_axes(ax, zeropoint)
+    _finish(ax)
     return ax
 
 
@@ -155,4 +163,5 @@ def radial_median_profile(fig: Figure, ax: Axes, model: Model, background: float
     options.update(kwargs)
     ax.errorbar(radii, y, yerr=yerr, **options)
     _set_axes(ax, zeropoint)
+    _finish(ax)
     return ax
