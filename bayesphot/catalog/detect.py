@@ -44,7 +44,7 @@ class Detections:
     fwhm : array
         Circularised FWHM from the second moments (pixels).
     bbox : (n, 4) int array
-        ``xmin, xmax, ymin, ymax`` (half-open) of each segment.
+        ``xmin, xmax, ymin, ymax`` of each segment, half-open (``xmax`` and ``ymax`` excluded).
     background : array or None
         The background subtracted before measuring (None when none was).
     settings : dict
@@ -149,10 +149,13 @@ def measure(data: np.ndarray, segmap: Any, *, error: np.ndarray | None = None, m
     cat = SourceCatalog(sub, SegmentationImage(seg), error=error, mask=mask)
     bbox = np.array([[b.ixmin, b.ixmax, b.iymin, b.iymax] for b in cat.bbox], dtype=int)
     val = lambda q: np.asarray(getattr(q, "value", q), dtype=np.float64)
+    # photutils ≥ 3 names the centroids x_centroid / y_centroid
+    xc = cat.x_centroid if hasattr(cat, "x_centroid") else cat.xcentroid
+    yc = cat.y_centroid if hasattr(cat, "y_centroid") else cat.ycentroid
     return Detections(
         segmap=seg,
         labels=np.asarray(cat.label, dtype=int),
-        x=val(cat.xcentroid), y=val(cat.ycentroid),
+        x=val(xc), y=val(yc),
         a=val(cat.semimajor_axis), b=val(cat.semiminor_axis),
         theta=np.deg2rad(val(cat.orientation)),
         flux=val(cat.segment_flux), peak=val(cat.max_value), fwhm=val(cat.fwhm),

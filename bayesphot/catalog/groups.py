@@ -90,7 +90,7 @@ def source_windows(detections: Detections, shape: tuple[int, int], scale: float 
     """
     boxes = {}
     for label, (xmin, xmax, ymin, ymax) in zip(detections.labels, detections.bbox, strict=True):
-        boxes[int(label)] = [[int(xmin), int(xmax) + 1], [int(ymin), int(ymax) + 1]]
+        boxes[int(label)] = [[int(xmin), int(xmax)], [int(ymin), int(ymax)]]  # half-open already
     grown = scale_windows(boxes, None, expand_scale=scale, expand_border=border)
     out = {}
     for label, ((x0, x1), (y0, y1)) in grown.items():

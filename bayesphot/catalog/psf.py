@@ -189,10 +189,9 @@ def build_psf(data: np.ndarray, detections: Detections, rms: np.ndarray,
         result = builder(stars)
     epsf = getattr(result, "epsf", None) or (result[0] if isinstance(result, tuple) else result)
     arr = np.asarray(epsf.data, dtype=np.float64)
-    if arr.shape[0] % 2 == 0:
-        arr = arr[:-1, :]
-    if arr.shape[1] % 2 == 0:
-        arr = arr[:, :-1]
+    want = selection.size * oversampling + (1 - (selection.size * oversampling) % 2)
+    cut = [max((n - want) // 2, 0) for n in arr.shape]   # the outer ring photutils adds is extrapolated
+    arr = arr[cut[0]: cut[0] + want, cut[1]: cut[1] + want]
     arr = np.clip(arr, 0.0, None)  # negative wings of a noisy stack are noise, not light
     psf = PSFImage(arr, oversampling=oversampling)
     info = {
