@@ -170,7 +170,7 @@ def _client(scheduler: Any, n_workers: int | None, processes: bool) -> tuple[Any
     if scheduler:
         return Client(scheduler), None
     workers = n_workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None)
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=":0")
     return Client(cluster), cluster
 
 
@@ -306,7 +306,9 @@ def run(image: Any, out: PathLike, *, variance: Any = None, weight: Any = None, 
 
         client, cluster = _client(scheduler, n_workers, processes)
         try:
-            futures = {client.submit(fitgroup.fit_group, task, pure=False, key=f"group-{gid}-{digest}"): gid
+            # small groups first: quick results and an ETA early; big groups do not hold up the rest
+            futures = {client.submit(fitgroup.fit_group, task, pure=False, key=f"group-{gid}-{digest}",
+                                     priority=-task.group.size): gid
                        for gid, task in tasks.items()}
             for future in as_completed(futures):
                 gid = futures[future]

@@ -98,7 +98,8 @@ def _laplace(model: Model, fit: Any, draws: int, seed: int, chains: int = 2) -> 
     root = evecs * np.sqrt(np.clip(evals, 0.0, None))
     per_chain = max(1, int(np.ceil(draws / chains)))
     rng = np.random.default_rng(seed)
-    u = u_map[None, :] + rng.standard_normal((chains * per_chain, u_map.size)) @ root.T
+    z = rng.standard_normal((chains * per_chain, u_map.size))
+    u = u_map[None, :] + z @ root.T
     values: dict[str, np.ndarray] = {}
     for (name, param), a, b in zip(free.entries, free.offsets[:-1], free.offsets[1:], strict=True):
         piece = u[:, int(a):int(b)]
@@ -118,7 +119,9 @@ def _laplace(model: Model, fit: Any, draws: int, seed: int, chains: int = 2) -> 
         posterior[name] = x.reshape((chains, per_chain, *x.shape[1:]))
     attrs = {"sampler": "Laplace", "draws": per_chain, "chains": chains, "seed": seed,
              "parameters": json.dumps(free.names), "cyclic": json.dumps(cyclic), "map_u": json.dumps(u_map.tolist())}
-    idata = from_dict_compat({"posterior": posterior}, {}, attrs)
+    # log density of each draw under the Laplace approximation, up to a constant (for ArviZ tools)
+    stats = {"lp": (-0.5 * np.sum(z * z, axis=1)).reshape(chains, per_chain)}
+    idata = from_dict_compat({"posterior": posterior, "sample_stats": stats}, {}, attrs)
     n = chains * per_chain
     return Sampled(idata, issues, {k: float("nan") for k in free.names}, {k: float(n) for k in free.names}, 0)
 

@@ -286,7 +286,12 @@ def read_catalog(path: str | Path) -> Any:
     """Read a catalog written by :func:`write_catalog` (units and header kept)."""
     from astropy.table import Table
 
-    return Table.read(path, format=file_format(path))
+    table = Table.read(path, format=file_format(path))
+    for name in table.colnames:
+        col = table[name]
+        if getattr(col, "mask", None) is not None and col.dtype.kind in "US":
+            table[name] = col.filled("")  # ECSV stores empty strings as missing
+    return Table(table, masked=False)
 
 
 __all__ = ["FLAGS", "columns", "failed_rows", "file_format", "header_meta", "read_catalog", "rows_to_table",
