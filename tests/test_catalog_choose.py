@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+
 from bayesphot.catalog import CatalogSettings, select_dchi2, select_evidence
 from bayesphot.catalog.choose import SourceStart
 from bayesphot.catalog.fitgroup import GroupTask, fit_group
