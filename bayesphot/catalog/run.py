@@ -325,8 +325,11 @@ def run(image: Any, out: PathLike, *, variance: Any = None, weight: Any = None, 
         finally:
             bar.close()
             if cluster is not None:
-                client.close()
-                cluster.close()
+                try:
+                    client.close()
+                    cluster.close()
+                except Exception as exc:  # a slow shutdown must not lose a finished catalog
+                    warnings.warn(f"the local Dask cluster did not close cleanly: {exc!r}", stacklevel=2)
     else:
         bar.close()
     rows = [row for gid in sorted(finished) for row in finished[gid]["rows"]]
