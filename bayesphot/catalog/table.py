@@ -268,12 +268,26 @@ def header_meta(settings: dict[str, Any], extra: dict[str, Any] | None = None) -
             "RUNINFO": json.dumps(extra or {}, sort_keys=True, default=str)}
 
 
+_ASCII = {"χ²": "chi2", "Δ": "d", "σ": "sigma", "≥": ">=", "≤": "<=", "é": "e", "θ": "theta", "—": "-", "–": "-"}
+
+
+def _ascii(text: str) -> str:
+    for key, value in _ASCII.items():
+        text = text.replace(key, value)
+    return text.encode("ascii", "replace").decode("ascii")
+
+
 def write_catalog(table: Any, path: str | Path) -> Path:
     """Write the catalog as FITS or ECSV (by extension), replacing an existing file atomically."""
     import warnings
 
     path = Path(path)
     fmt = file_format(path)
+    if fmt == "fits":  # FITS strings are ASCII: spell the few symbols of the flag reasons out
+        table = table.copy()
+        for name in table.colnames:
+            if table[name].dtype.kind == "U":
+                table[name] = [_ascii(str(v)) for v in table[name]]
     tmp = path.with_name(path.name + ".tmp" + ("" if fmt == "ascii.ecsv" else ".fits"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
