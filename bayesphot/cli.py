@@ -25,7 +25,7 @@ from collections.abc import Sequence
 SUBCOMMANDS: tuple[str, ...] = (
     "bayesphot.commands.example",
     "bayesphot.commands.fit",
-    "bayesphot.catalog.cli",
+    "bayesphot.commands.catalog",
 )
 
 DESCRIPTION = """\

@@ -100,14 +100,15 @@ def psf_image() -> Any:
 
 
 def build(data: np.ndarray, priors: dict[str, Any], values: dict[str, float] | None = None,
-          quadrature: Any = "auto") -> Any:
+          quadrature: Any = None) -> Any:
     """The group a set fits: sky plus one or two Sérsics, limits and priors as in ``priors``."""
     import bayesphot as bp
 
     target = bp.TargetImage(data, variance=np.full(data.shape, NOISE**2), psf=psf_image())
     names = sorted({key.split(":")[0] for key in priors} - {"sky"})
     models = [bp.Model("sky", "flat sky model", target=target)]
-    models += [bp.Model(name, "sersic galaxy model", target=target, quadrature=quadrature) for name in names]
+    extra = {} if quadrature is None else {"quadrature": quadrature}
+    models += [bp.Model(name, "sersic galaxy model", target=target, **extra) for name in names]
     group = bp.Model("g", "group", models=models, target=target)
     for name in names:
         group[f"{name}:q"].limits = (0.3, 1.0)

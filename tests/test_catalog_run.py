@@ -15,8 +15,9 @@ import pytest
 from astropy.io import fits
 
 import bayesphot as bp
-from bayesphot.catalog import FLAGS, CatalogSettings, cli, groups_folder, read_catalog
+from bayesphot.catalog import FLAGS, CatalogSettings, groups_folder, read_catalog
 from bayesphot.catalog.simulate import TrueSource, gaussian_psf, simulate_field
+from bayesphot.commands import catalog as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 FWHM = 3.0

@@ -209,3 +209,28 @@ def test_posterior_predictive_check_flags_a_misfit() -> None:
         bad = bp.infer.NUTS(wrong, chains=1, warmup=150, draws=300, seed=5, progress=False, priors=None).run()
     assert bad.attrs["ppc_chi2_ndf"] > 3.0
     assert any("misfit" in issue for issue in bad.issues)
+
+
+def test_ctrl_c_during_sampling_keeps_the_draws_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bayesphot.infer import _numpyro
+
+    original = _numpyro._runners
+    calls = {"n": 0}
+
+    def interrupting(*args: object, **kwargs: object) -> tuple:
+        init_fn, advance_fn = original(*args, **kwargs)
+
+        def advance(state: object, params: object) -> object:
+            calls["n"] += 1
+            if calls["n"] == 8:  # chunks of 30 iterations: 100 warm-up + 110 draws done
+                raise KeyboardInterrupt
+            return advance_fn(state, params)
+
+        return init_fn, advance
+
+    monkeypatch.setattr(_numpyro, "_runners", interrupting)
+    group = linear_problem(4)[0]
+    with pytest.warns(bp.infer.SamplingWarning, match="interrupted"):
+        post = bp.infer.NUTS(group, chains=1, warmup=100, draws=200, seed=1, progress=False, priors=None).run()
+    assert post.draws("sky:I").size == 110
+    assert post.issues[0] == "interrupted: 110 of 200 draws per chain" and not post.ok

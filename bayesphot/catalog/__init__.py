@@ -15,29 +15,13 @@ same from the shell.  The pieces are usable alone:
 * :mod:`~bayesphot.catalog.simulate`: synthetic fields with known sources.
 """
 
-import importlib
-from typing import Any
-
-# names → defining module, imported on first use: ``bayesphot --help`` (which imports
-# ``bayesphot.catalog.cli``) must not import photutils, astropy or dask
-_LAZY = {
-    "TYPES": "choose", "select_dchi2": "choose", "select_evidence": "choose",
-    "Detections": "detect", "detect": "detect", "measure": "detect",
-    "Group": "groups", "Source": "groups", "build_groups": "groups",
-    "StarSelection": "psf", "build_psf": "psf", "select_stars": "psf",
-    "CatalogError": "run", "groups_folder": "run", "run": "run",
-    "CatalogSettings": "settings",
-    "FLAGS": "table", "columns": "table", "read_catalog": "table", "write_catalog": "table",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+from .choose import TYPES, select_dchi2, select_evidence
+from .detect import Detections, detect, measure
+from .groups import Group, Source, build_groups
+from .psf import StarSelection, build_psf, select_stars
+from .run import CatalogError, groups_folder, run
+from .settings import CatalogSettings
+from .table import FLAGS, columns, read_catalog, write_catalog
 
 __all__ = [
     "FLAGS",

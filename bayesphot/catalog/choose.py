@@ -21,7 +21,7 @@ Without a PSF, step 1 starts from the exponential instead of the point source.
 
 **Laplace evidence.**  log Z_m ≈ log L(θ̂) + log p(θ̂) + (k/2) log 2π + ½ log det Σ_θ,
 with θ̂ the maximum-likelihood fit, Σ_θ the inverse Gauss–Newton Hessian there,
-and p the default priors of :mod:`bayesphot.priors.defaults` set from each
+and p the default priors of :mod:`bayesphot.models.defaults` set from each
 candidate's initial values (proper: uniform q, n, PA; log-normal sizes and
 fluxes, one decade at 1σ; normal centres); the model with the largest log Z
 wins.  Treating the priors as flat on the scale of the likelihood is what makes
@@ -45,7 +45,7 @@ from ..errors import BayesphotError
 from ..image.target import TargetImage
 from ..image.window import Window
 from ..models.base import Model
-from ..priors.defaults import default_priors
+from ..models.defaults import default_priors
 
 TYPES = ("point", "exp", "dev", "sersic")
 FIXED_N = {"exp": 1.0, "dev": 4.0}

@@ -60,9 +60,9 @@ def total_fluxes(model: Model, values: dict[str, np.ndarray]) -> dict[str, np.nd
     """
     from scipy.special import gammaincinv, gammaln
 
+    from ..models.defaults import leaf_parameters
     from ..models.galaxy import SersicGalaxy
     from ..models.point import PointSource
-    from ..priors.defaults import leaf_parameters
 
     comps: dict[str, tuple[Model, dict[str, np.ndarray]]] = {}
     for full, component, local, param in leaf_parameters(model):

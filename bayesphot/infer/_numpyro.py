@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FitError
 from .settings import SamplerSettings, tree_depth
 
 _RUNNERS: OrderedDict[tuple, tuple[Callable, Callable]] = OrderedDict()
@@ -86,10 +87,11 @@ def _runners(evaluate: Callable, key: str, s: SamplerSettings, chunk: int, batch
 
 
 def _chunking(total: int, progress: bool) -> tuple[int, int]:
-    """(chunk length, number of chunks): one chunk without progress, ≈ 20 with it."""
-    if not progress or total <= 20:
+    """(chunk length, number of chunks): ≈ 20 with a progress bar, ≈ 10 without (so Ctrl-C keeps draws)."""
+    parts = 20 if progress else 10
+    if total <= parts:
         return total, 1
-    chunk = math.ceil(total / 20)
+    chunk = math.ceil(total / parts)
     return chunk, math.ceil(total / chunk)
 
 
@@ -109,6 +111,7 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_chunks * chunk, desc=description, unit="it", leave=False)
+    interrupted = False
     try:
         for _ in range(n_chunks):
             state, record = advance_fn(state, params)
@@ -116,12 +119,17 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
             if bar is not None:
                 bar.update(chunk)
                 bar.set_postfix(divergences=int(sum(r["diverging"].sum() for r in records)))
+    except KeyboardInterrupt:  # keep the draws of the chunks that finished
+        interrupted = True
     finally:
         if bar is not None:
             bar.close()
+    done = len(records) * chunk
+    if interrupted and done <= s.warmup:
+        raise FitError(f"sampling interrupted during warm-up ({done} of {s.warmup} iterations): no draws to keep")
     axis = len(lead)  # the scan's time axis sits after the chains (and objects) axes
     full = {k: np.concatenate([r[k] for r in records], axis=axis) for k in records[0]}
-    kept = {k: np.take(v, np.arange(s.warmup, total), axis=axis) for k, v in full.items()}
+    kept = {k: np.take(v, np.arange(s.warmup, min(total, done)), axis=axis) for k, v in full.items()}
     samples = kept["z"].astype(np.float64)
     steps = kept["num_steps"].astype(np.int64)
     stats = {
@@ -135,6 +143,8 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
         # leapfrog steps of the whole run, warm-up included (popped by the caller into the attributes)
         "_gradient_evaluations": np.asarray(full["num_steps"].astype(np.int64).sum(axis=-1)),
     }
+    if interrupted:
+        stats["_interrupted"] = np.asarray([min(total, done) - s.warmup, s.draws])
     return samples, stats
 
 

@@ -121,6 +121,8 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
                     if not np.all(np.isfinite(draws)):
                         raise FitError(f"the sampler returned non-finite values for {models[index].name!r}")
                     object_stats = {k: v[pos] for k, v in stats.items() if not k.startswith("_")}
+                    if "_interrupted" in stats:
+                        raise FitError("sampling of the batch was interrupted (Ctrl-C); nothing was kept")
                     post = sampler._posterior(program, draws, object_stats, {
                         "gradient_evaluations": int(np.sum(stats["_gradient_evaluations"][pos])),
                         "map_seconds": t_map / len(members), "sampling_seconds": t_sample, "start": start.source,

@@ -177,6 +177,7 @@ class _Sampler:
         if not np.all(np.isfinite(samples)):
             raise FitError("the sampler returned non-finite values")
         evaluations = stats.pop("_gradient_evaluations", None)
+        interrupted = stats.pop("_interrupted", None)
         post = self._posterior(program, samples, stats, {
             "gradient_evaluations": -1 if evaluations is None else int(np.sum(evaluations)),
             "map_seconds": t_map, "sampling_seconds": t_sample, "start": start.source,
@@ -187,6 +188,10 @@ class _Sampler:
         if self.min_ess is not None:
             post.idata.posterior.attrs["min_ess"] = float(self.min_ess)
         post.issues = diagnose(post, self.min_ess, self.max_tree_depth) + misfit_issues(post)
+        if interrupted is not None:
+            post.issues.insert(0, f"interrupted: {int(interrupted[0])} of {int(interrupted[1])} draws per chain")
+            warnings.warn(f"sampling interrupted: kept {int(interrupted[0])} of {int(interrupted[1])} draws per "
+                          "chain", SamplingWarning, stacklevel=2)
         if self.write_back:
             write_back(model, program, post)
         return post

@@ -3,7 +3,7 @@
 ``bayesphot catalog IMAGE.fits [--variance|--weight|--rms FILE] [--mask FILE] [--psf FILE] [--segmap FILE]
 [--sampler laplace|nuts] [--draws N] [--scheduler ADDRESS] --out FILE``
 
-Register it in the main parser with ``catalog.cli.add_parser(subparsers)``;
+Registered in :data:`bayesphot.cli.SUBCOMMANDS` (this module imports only argparse at the top);
 the parser's handler is :func:`run`.
 """
 
@@ -50,8 +50,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the catalog for parsed arguments; returns the exit status."""
-    from .run import run as run_catalog
-    from .settings import CatalogSettings
+    from ..catalog.run import run as run_catalog
+    from ..catalog.settings import CatalogSettings
 
     types = tuple(t.strip() for t in args.types.split(",") if t.strip())
     settings = CatalogSettings(types=types, criterion=args.criterion, sampler=args.sampler, draws=args.draws,
