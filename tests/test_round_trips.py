@@ -81,7 +81,7 @@ def test_arcsec_window_given_before_a_target(target: bp.TargetImage, tmp_path: P
 
 
 def test_quadrature_setting_round_trips(target: bp.TargetImage, tmp_path: Path) -> None:
-    fine = dataclasses.replace(DEFAULT_QUADRATURE, block=5, levels=10)
+    fine = dataclasses.replace(DEFAULT_QUADRATURE, block=2, levels=10)
     gal = bp.Model("gal", "sersic galaxy model", target=target, quadrature=fine)
     group = bp.Model("g", "group", models=[gal], target=target)
     path = tmp_path / "g.yaml"
