@@ -83,9 +83,8 @@ class Model:
         prior's support binds the parameter (see :class:`~bayesphot.params.Parameter`).
     quadrature : QuadratureConfig or "auto", optional
         How pixels are integrated (see :attr:`quadrature`; saved with the model); default
-        :data:`~bayesphot.render.quadrature.DEFAULT_QUADRATURE` (one rule for every model, so
-        models of one type share compiled code and a model reproduces its own renders exactly);
-        ``"auto"`` picks the cheapest rule within 5e-5 of the peak for the current values.
+        ``"auto"``: the cheapest rule within 5e-5 of the peak for the current values (so two
+        models with different values may use different rules; give a ``QuadratureConfig`` to fix one).
     **values
         Initial parameter values (``n=2.0``), full states
         (``n={"value": 2.0, "fixed": True}``), or another model's Parameter
@@ -113,7 +112,7 @@ class Model:
         mask: Any = None,
         psf_convolve: bool | None = None,
         priors: Mapping[str, Any] | None = None,
-        quadrature: QuadratureConfig | str = DEFAULT_QUADRATURE,
+        quadrature: QuadratureConfig | str = "auto",
         **values: Any,
     ) -> None:
         if model_type is not None and model_type != self.model_type:
@@ -249,7 +248,7 @@ class Model:
         """The pixel quadrature used to render this model.
 
         A :class:`~bayesphot.render.QuadratureConfig` given by the user is used
-        as is (the default: ``DEFAULT_QUADRATURE``).  With ``"auto"`` the cheapest rule within 5e-5 of
+        as is.  With ``"auto"`` (the default) the cheapest rule within 5e-5 of
         the peak pixel of a very fine rule is chosen for the current parameter
         values (:func:`~bayesphot.render.choose_quadrature`); the choice is kept
         for values that agree to two significant digits (the centre excepted),
