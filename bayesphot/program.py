@@ -178,7 +178,7 @@ class FreeParameters:
         """Current values as an unconstrained numpy vector."""
         parts = []
         for (name, param), tr in zip(self.entries, self.transforms, strict=True):
-            value = param.value if name in self.inputs else _interior(param.value, tr)
+            value = param.value if name in self.inputs else tr.interior(param.value)
             parts.append(np.ravel(tr.inverse(np.asarray(value, dtype=np.float64))))
         return np.concatenate(parts).astype(np.float64)
 
@@ -252,21 +252,6 @@ class FreeParameters:
                 size = param.size
                 param.uncertainty = np.reshape(np.sqrt(np.clip(var[i:i + size], 0.0, None)), param.shape)
                 i += size
-
-
-def _interior(value: np.ndarray, tr: Transform) -> np.ndarray:
-    """``value`` nudged off a closed edge of ``tr``'s interval so that its inverse is finite."""
-    lower, upper = tr.lower, tr.upper
-    if tr.cyclic or (lower is None and upper is None):
-        return value
-    span = (upper - lower) if (lower is not None and upper is not None) else 1.0
-    eps = 1e-9 * max(span, 1.0)
-    v = value
-    if lower is not None:
-        v = np.maximum(v, lower + eps)
-    if upper is not None:
-        v = np.minimum(v, upper - eps)
-    return v
 
 
 def _check_support(name: str, value: np.ndarray, tr: Transform) -> None:
@@ -425,7 +410,7 @@ class Program:
         """Unconstrained numpy vector for named constrained values (missing names: current values)."""
         parts = []
         for (name, param), tr in zip(self.free.entries, self.free.transforms, strict=True):
-            value = values[name] if name in values else _interior(param.value, tr)
+            value = values[name] if name in values else tr.interior(param.value)
             parts.append(np.ravel(tr.inverse(np.asarray(value, dtype=np.float64))))
         return np.concatenate(parts).astype(np.float64)
 
@@ -538,7 +523,7 @@ class Program:
                 support = constraints.greater_than(lower)
             else:
                 support = constraints.less_than(upper)
-            fn = _flat_site(ppl, support, tuple(param.shape), _interior(param.value, tr))
+            fn = _flat_site(ppl, support, tuple(param.shape), tr.interior(param.value))
             x = be.asarray(ppl.sample(name, fn))
             # the same point as an unconstrained vector of FreeParameters (cyclic: wrapped by forward)
             pieces.append(xp_ravel(x) if tr.cyclic else xp_ravel(tr.inverse(x)))

@@ -330,17 +330,7 @@ class Parameter:
         value = self.value
         if value is None:
             raise ParameterError(f"{self.name} has no value: call initialize() or set it")
-        lower, upper, cyclic = self.bounds(prior)
-        if cyclic or (lower is None and upper is None):
-            return value
-        span = (upper - lower) if (lower is not None and upper is not None) else 1.0
-        eps = 1e-9 * max(span, 1.0)
-        v = value
-        if lower is not None:
-            v = np.maximum(v, lower + eps)
-        if upper is not None:
-            v = np.minimum(v, upper - eps)
-        return v
+        return self.transform_for(prior).interior(value)
 
     def clamp_initial(self, value: Any) -> np.ndarray:
         """An initialisation heuristic's ``value`` moved just inside the effective support."""

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from ..backend import Array, namespace
 
@@ -38,6 +41,20 @@ class Transform:
         if self.upper is not None:
             return "upper"
         return "identity"
+
+    def interior(self, value: Any) -> Any:
+        """``value`` nudged off a closed edge of the interval (by 1e-9 of its span) so that ``inverse`` is finite."""
+        lower, upper = self.lower, self.upper
+        if self.cyclic or (lower is None and upper is None):
+            return value
+        span = (upper - lower) if (lower is not None and upper is not None) else 1.0
+        eps = 1e-9 * max(span, 1.0)
+        v = value
+        if lower is not None:
+            v = np.maximum(v, lower + eps)
+        if upper is not None:
+            v = np.minimum(v, upper - eps)
+        return v
 
     def forward(self, u: Array) -> Array:
         """Unconstrained ``u`` → parameter value ``x``."""
