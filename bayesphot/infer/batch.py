@@ -31,9 +31,9 @@ from .. import backend
 from ..errors import FitError
 from ..models.base import Model
 from ..program import Program
-from .mode import AT_LIMIT, inverse_mass, refine_mode_batch
+from .mode import refine_mode_batch
 from .posterior import Posterior, diagnose
-from .start import SamplingWarning, Start, interval_coordinates, start_points
+from .start import SamplingWarning, Start, interval_coordinates, start_at_mode, start_points
 
 if TYPE_CHECKING:
     from .samplers import _Sampler
@@ -53,20 +53,10 @@ def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[
     labels = programs[0].free.labels()
     starts = []
     for i in range(len(programs)):
-        notes: list[str] = []
-        u = mode.u[i]
-        if not (np.all(np.isfinite(u)) and np.isfinite(mode.potential[i])):
+        if not (np.all(np.isfinite(mode.u[i])) and np.isfinite(mode.potential[i])):
             raise FitError(f"the start search for {programs[i].model.name!r} gave non-finite values")
-        matrix, reliable, reason = inverse_mass(mode.hessian[i])
-        if not reliable:
-            notes.append(reason)
-        if not bool(mode.converged[i]):
-            notes.append(f"the mode search did not converge in {int(mode.iterations[i])} Newton steps")
-        at_limit = tuple(labels[j] for j in np.flatnonzero(interval & (np.abs(u) > AT_LIMIT)))
-        if at_limit:
-            notes.append("the mode sits at a limit of " + ", ".join(at_limit))
-        starts.append(Start(u=u, inverse_mass_matrix=matrix, source="batched mode of the sampled density",
-                            adapt=bool(notes), notes=tuple(notes), at_limit=at_limit))
+        starts.append(start_at_mode(mode.u[i], mode.hessian[i], bool(mode.converged[i]), int(mode.iterations[i]),
+                                    interval, labels, "batched mode of the sampled density"))
     return starts
 
 

@@ -226,7 +226,7 @@ def prepare(model: Model, program: Program, fit: Any = "auto", refine: bool = Tr
         start cannot be trusted: a mode at a limit, an ill-conditioned or
         indefinite Hessian, or a refinement that did not converge.
     """
-    from .mode import AT_LIMIT, inverse_mass, refine_mode
+    from .mode import refine_mode
 
     u, cov, message = find_map(model, program, fit)
     interval = interval_coordinates(program)
@@ -240,20 +240,31 @@ def prepare(model: Model, program: Program, fit: Any = "auto", refine: bool = Tr
         matrix, source = laplace_inverse_mass(program, u, cov)
         return Start(u=u, inverse_mass_matrix=matrix, source=source, message=message, adapt=True,
                      notes=("the refinement to the mode of the sampled density failed (non-finite)",))
-    matrix, reliable, reason = inverse_mass(mode.hessian)
+    return start_at_mode(mode.u, mode.hessian, bool(mode.converged), int(mode.iterations), interval,
+                         program.free.labels(), "mode of the sampled density", message)
+
+
+def start_at_mode(u: np.ndarray, hessian: np.ndarray, converged: bool, iterations: int, interval: np.ndarray,
+                  labels: list[str], source: str, message: str = "") -> Start:
+    """The :class:`Start` at a mode found by :mod:`~bayesphot.infer.mode`, with notes on why not to trust it.
+
+    Notes (and ``adapt``) come from an untrusted Hessian (:func:`~bayesphot.infer.mode.inverse_mass`),
+    a Newton search that did not converge, and interval coordinates still at a limit.
+    """
+    from .mode import AT_LIMIT, inverse_mass
+
+    matrix, reliable, reason = inverse_mass(hessian)
     notes: list[str] = []
     if not reliable:
         notes.append(reason)
-    if not bool(mode.converged):
-        notes.append(f"the mode search did not converge in {int(mode.iterations)} Newton steps")
-    labels = program.free.labels()
-    at_limit = tuple(labels[i] for i in np.flatnonzero(interval & (np.abs(mode.u) > AT_LIMIT)))
+    if not converged:
+        notes.append(f"the mode search did not converge in {iterations} Newton steps")
+    at_limit = tuple(labels[i] for i in np.flatnonzero(interval & (np.abs(u) > AT_LIMIT)))
     if at_limit:
         notes.append("the mode sits at a limit of " + ", ".join(at_limit))
-    return Start(u=mode.u, inverse_mass_matrix=_symmetric(matrix),
-                 source="mode of the sampled density, exact Hessian", message=message,
+    return Start(u=u, inverse_mass_matrix=_symmetric(matrix), source=source, message=message,
                  adapt=bool(notes), notes=tuple(notes), at_limit=at_limit)
 
 
 __all__ = ["SamplingWarning", "Start", "find_map", "interval_coordinates", "is_fitted", "laplace_inverse_mass",
-           "prepare", "start_points"]
+           "prepare", "start_at_mode", "start_points"]
