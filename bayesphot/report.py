@@ -75,9 +75,7 @@ def snapshot(model: Model, fit: Any = None) -> dict[str, Estimate]:
 
 def _derived_at_map(model: Model, fit: Any) -> dict[str, Estimate]:
     """Total fluxes / magnitudes at the current values, σ by the delta method when ``fit`` is given."""
-    import jax
-
-    from . import backend
+    from . import backend, structure
     from .program import Program
 
     try:
@@ -92,12 +90,13 @@ def _derived_at_map(model: Model, fit: Any) -> dict[str, Estimate]:
             cov = cov_u
     out: dict[str, Estimate] = {}
     with backend.using("jax"):
-        values = {k: float(np.asarray(v)) for k, v in program.derived(u).items()}
+        lowered = program.lower("derived")   # compiled once per structure (op by op it takes seconds)
+        values = {k: float(np.asarray(v)) for k, v in structure.compiled(lowered, "value")(lowered.params, u).items()}
         if not values:
             return {}
         jac = None
         if cov is not None:
-            grads = jax.jacfwd(lambda v: program.derived(v))(u)
+            grads = structure.compiled(lowered, "jacfwd")(lowered.params, u)
             jac = {k: np.asarray(g, dtype=float) for k, g in grads.items()}
     for key, value in values.items():
         sigma = math.nan
@@ -235,11 +234,13 @@ def format_table(table: Any) -> str:
 
 
 def verdict(post: Any) -> str:
-    """One line: do the sampler's diagnostics pass, with the numbers behind it.
+    """Do the sampler's diagnostics pass (one line, with the numbers), and does the model fit (a second line).
 
     Uses the posterior's own checks (:func:`bayesphot.infer.posterior.diagnose`:
     divergences, r̂ ≤ 1.01, bulk ESS ≥ 100 per chain, tree-depth saturation)
-    and quotes the worst r̂, the smallest bulk ESS and the divergence count.
+    and quotes the worst r̂, the smallest bulk ESS and the divergence count;
+    then the posterior-predictive check (:attr:`Posterior.misfit`) when the
+    posterior carries one.
     """
     import arviz as az
 
@@ -252,8 +253,16 @@ def verdict(post: Any) -> str:
     min_ess = min(float(np.min(ess[n].values)) for n in names)
     numbers = f"{div} divergences, max r_hat {max_rhat:.3f}, min bulk ESS {min_ess:.0f}"
     if post.ok:
-        return f"diagnostics OK: {numbers} (limits: r_hat ≤ 1.01, bulk ESS ≥ 100 per chain)"
-    return f"diagnostics NOT OK: {'; '.join(post.issues)} [{numbers}]"
+        line = f"sampler diagnostics OK: {numbers} (limits: r_hat ≤ 1.01, bulk ESS ≥ 100 per chain)"
+    else:
+        line = f"sampler diagnostics NOT OK: {'; '.join(post.issues)} [{numbers}]"
+    attrs = post.idata.posterior.attrs
+    if post.misfit:
+        return f"{line}\nmodel check: MISFIT: {post.misfit}"
+    if "ppc_p_value" in attrs:
+        return (f"{line}\nmodel check OK: chi2/ndf {float(attrs['ppc_chi2_ndf']):.3f} "
+                f"(posterior predictive p = {float(attrs['ppc_p_value']):.2g})")
+    return line
 
 
 __all__ = ["Estimate", "format_table", "snapshot", "summary_table", "verdict"]

@@ -183,7 +183,7 @@ def test_structure_cache_directory_can_be_switched_off(monkeypatch: pytest.Monke
     assert str(structure.cache_directory()) == "/tmp/bp-cache-test"
 
 
-def test_posterior_predictive_check_flags_a_misfit() -> None:
+def test_posterior_predictive_check_flags_a_misfit(tmp_path) -> None:
     group, _, _ = linear_problem(7)
     post = bp.infer.NUTS(group, chains=1, warmup=150, draws=300, seed=5, progress=False, priors=None).run()
     attrs = post.attrs
@@ -194,7 +194,7 @@ def test_posterior_predictive_check_flags_a_misfit() -> None:
             for i in range(0, 300, 30)]
     assert attrs["ppc_chi2_ndf"] == pytest.approx(np.mean(chi2) / program.n_pixels, rel=0.02)
     assert 0.8 < attrs["ppc_chi2_ndf"] < 1.25 and attrs["ppc_p_value"] > 1e-3
-    assert not any("misfit" in issue for issue in post.issues)
+    assert post.misfit is None and "model check OK" in bp.report.verdict(post)
     # the same data with its noise understated by 2: χ²/ndf ≈ 4, reported as a misfit
     data = np.asarray(group.target.data)
     target = bp.TargetImage(data, variance=np.full(data.shape, 1.0))
@@ -208,7 +208,12 @@ def test_posterior_predictive_check_flags_a_misfit() -> None:
         warnings.simplefilter("ignore")
         bad = bp.infer.NUTS(wrong, chains=1, warmup=150, draws=300, seed=5, progress=False, priors=None).run()
     assert bad.attrs["ppc_chi2_ndf"] > 3.0
-    assert any("misfit" in issue for issue in bad.issues)
+    # reported apart from the sampler's diagnostics, in the verdict and after a netCDF round trip
+    assert bad.misfit is not None and "misfit" in bad.misfit
+    assert "model check: MISFIT" in bp.report.verdict(bad)
+    path = tmp_path / "bad.nc"
+    bad.to_netcdf(path)
+    assert bp.infer.Posterior.from_netcdf(path).misfit == bad.misfit
 
 
 def test_ctrl_c_during_sampling_keeps_the_draws_so_far(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -139,7 +139,8 @@ def _nuts(model: Model, draws: int, seed: int, chains: int, warmup: int) -> Samp
     ess = az.ess(post.idata, var_names=names, method="bulk")
     div = int(np.sum(np.asarray(post.idata.sample_stats["diverging"].values))) \
         if "diverging" in post.idata.sample_stats else 0
-    return Sampled(post.idata, list(post.issues), {k: float(np.max(rhat[k].values)) for k in names},
+    issues = list(post.issues) + ([post.misfit] if post.misfit else [])  # a catalog row flags both
+    return Sampled(post.idata, issues, {k: float(np.max(rhat[k].values)) for k in names},
                    {k: float(np.min(ess[k].values)) for k in names}, div)
 
 

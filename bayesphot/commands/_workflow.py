@@ -183,10 +183,10 @@ class Workflow:
         with warnings.catch_warnings(record=True) as caught, heartbeat("NUTS: compiling, sampling or "
                                                                          "computing the diagnostics"):
             warnings.simplefilter("always")
-            # fit=True re-runs the (already compiled) LM: its Gauss–Newton covariance is the mass matrix
+            # the model was just fitted: its Gauss–Newton covariance is the mass matrix (no second fit)
             options = {} if pointwise else {"pointwise_limit": 0}   # 0: the summed log-likelihood per draw only
             post = bp.infer.NUTS(self.model, chains=chains, warmup=warmup, draws=draws, seed=seed,
-                                 backend=backend, fit=True, progress=progress, **options).run()
+                                 backend=backend, fit="auto", progress=progress, **options).run()
         for w in caught:
             if "Sampling" not in type(w.message).__name__:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

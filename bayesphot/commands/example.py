@@ -23,7 +23,7 @@ figure; the model (YAML), the posterior (NetCDF) and a summary table (ECSV)
 go to the output folder.
 
 By default a 96x96-pixel stamp around the galaxy's centre is fitted, with
-2 chains x (150 warm-up + 300 draws): about 3 minutes of CPU time,
+2 chains x (100 warm-up + 400 draws): about 3 minutes of CPU time,
 compilation included. --full fits the 180x180 window of the whole galaxy (several
 times as long)."""
 
@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--zeropoint", type=float, default=None,
                         help="magnitude zero-point (mag of 1 ADU) to report magnitudes; none is known "
                              "for this cutout, so fluxes are in ADU by default")
-    add_sampling_arguments(parser, chains=2, warmup=150, draws=300)
+    add_sampling_arguments(parser, chains=2, warmup=100, draws=400)
     return parser
 
 

@@ -4,8 +4,10 @@ The potential is a structurally lowered ``−log_density`` (:mod:`bayesphot.stru
 its numbers (data, weights, pixel grid, limits) are an argument, not constants
 baked into the code.  Warm-up and sampling are a ``lax.scan`` over numpyro's
 functional HMC/NUTS kernel (``numpyro.infer.hmc.hmc`` with ``potential_fn_gen``),
-vectorised over chains — and, for :func:`run_batch`, over objects of one
-structure — and jitted once per (structure, settings).  A fresh model object
+jitted once per (structure, settings).  On a CPU the chains run side by side in
+threads through one single-chain program; on an accelerator, and always for
+:func:`run_batch` (objects of one structure), chains and objects are one
+vectorised program.  A fresh model object
 of the same structure, or the next stamp of a catalog, reuses the compiled run.
 
 The run is cut into equal chunks (for a progress bar); every chunk calls the
@@ -37,15 +39,21 @@ def _kernel(evaluate: Callable, s: SamplerSettings) -> tuple[Callable, Callable]
     return hmc(potential_fn_gen=potential_gen, algo="NUTS" if s.kernel == "nuts" else "HMC")
 
 
-def _runners(evaluate: Callable, key: str, s: SamplerSettings, chunk: int, batched: bool) -> tuple[Callable, Callable]:
-    """Compiled (init, advance) for one structure and settings; cached."""
+def _runners(evaluate: Callable, key: str, s: SamplerSettings, chunk: int, batched: bool,
+             vector_chains: bool = True) -> tuple[Callable, Callable]:
+    """Compiled (init, advance) for one structure and settings; cached.
+
+    ``vector_chains``: the chains are one vectorised program (``vmap``); else the
+    functions take one chain (run side by side in threads by :func:`_sample`).
+    """
     cache_key = (key, s.kernel, s.dense_mass, s.adapt_mass_matrix, s.warmup, s.target_accept, s.max_tree_depth,
-                 s.trajectory_length, s.num_steps, chunk, batched)
+                 s.trajectory_length, s.num_steps, chunk, batched, vector_chains)
     if cache_key in _RUNNERS:
         _RUNNERS.move_to_end(cache_key)
         return _RUNNERS[cache_key]
     import jax
     import jax.numpy as jnp
+    from numpyro.infer.util import ParamInfo
 
     init_kernel, sample_kernel = _kernel(evaluate, s)
     length: dict[str, Any] = {}
@@ -57,10 +65,13 @@ def _runners(evaluate: Callable, key: str, s: SamplerSettings, chunk: int, batch
         length["trajectory_length"] = float(s.trajectory_length if s.trajectory_length is not None
                                              else 0.5 * math.pi)
 
-    def init_one(params: Any, u0: Any, inverse_mass: Any, rng: Any) -> Any:
+    def init_one(params: Any, u0: Any, potential: Any, grad: Any, inverse_mass: Any, rng: Any) -> Any:
+        # the potential and its gradient at the start come in computed (by the compiled gradient the
+        # mode search shares), so this program does not compile the model a second time
         matrix = inverse_mass if s.dense_mass else jnp.diag(inverse_mass)
-        return init_kernel(u0, s.warmup, inverse_mass_matrix=matrix, adapt_mass_matrix=s.adapt_mass_matrix,
-                           dense_mass=s.dense_mass, target_accept_prob=s.target_accept,
+        return init_kernel(ParamInfo(u0, potential, grad), s.warmup, inverse_mass_matrix=matrix,
+                           adapt_mass_matrix=s.adapt_mass_matrix, dense_mass=s.dense_mass,
+                           target_accept_prob=s.target_accept,
                            model_args=(params,), rng_key=rng, **length)
 
     def advance_one(state: Any, params: Any) -> tuple[Any, dict[str, Any]]:
@@ -73,17 +84,39 @@ def _runners(evaluate: Callable, key: str, s: SamplerSettings, chunk: int, batch
 
         return jax.lax.scan(step, state, None, length=chunk)
 
+    if not vector_chains and not batched:
+        pair = (jax.jit(init_one), jax.jit(advance_one, donate_argnums=0))
+        _RUNNERS[cache_key] = pair
+        return pair
     # over chains: params shared, start and key per chain
-    init_chains = jax.vmap(init_one, in_axes=(None, 0, None, 0))
+    init_chains = jax.vmap(init_one, in_axes=(None, 0, 0, 0, None, 0))
     advance_chains = jax.vmap(advance_one, in_axes=(0, None))
     if batched:  # over objects: params, starts, matrices and keys per object
-        init_chains = jax.vmap(init_chains, in_axes=(0, 0, 0, 0))
+        init_chains = jax.vmap(init_chains, in_axes=(0, 0, 0, 0, 0, 0))
         advance_chains = jax.vmap(advance_chains, in_axes=(0, 0))
     pair = (jax.jit(init_chains), jax.jit(advance_chains, donate_argnums=0))
     _RUNNERS[cache_key] = pair
     while len(_RUNNERS) > _MAX_RUNNERS:
         _RUNNERS.popitem(last=False)
     return pair
+
+
+def _chain_threads(chains: int, batched: bool) -> int:
+    """Threads running the chains of one program side by side; 0: vectorise them (``vmap``).
+
+    On a CPU the chains run as one single-chain program in up to one thread per
+    core: that compiles in about half the time of the vectorised program, and
+    the chains' trees need not wait for each other's (a vectorised NUTS step
+    lasts as long as its longest tree).  On an accelerator, and for batches of
+    objects, one vectorised program keeps the device busy.
+    """
+    import os
+
+    import jax
+
+    if batched or chains < 2 or jax.default_backend() != "cpu":
+        return 0
+    return max(1, min(chains, os.cpu_count() or 1))
 
 
 def _chunking(total: int, progress: bool) -> tuple[int, int]:
@@ -99,12 +132,32 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
             s: SamplerSettings, batched: bool, description: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     import jax
 
+    from .mode import potential_and_gradient
+
     total = s.warmup + s.draws
     chunk, n_chunks = _chunking(total, s.progress)
-    init_fn, advance_fn = _runners(evaluate, key, s, chunk, batched)
+    threads = _chain_threads(init.shape[0], batched)
+    init_fn, advance_fn = _runners(evaluate, key, s, chunk, batched, vector_chains=threads == 0)
     lead = init.shape[:-1]  # (chains,) or (objects, chains)
     keys = jax.random.split(jax.random.PRNGKey(s.seed), int(np.prod(lead))).reshape((*lead, -1))
-    state = init_fn(params, jax.numpy.asarray(init), jax.numpy.asarray(matrix), keys)
+    potential, grad = potential_and_gradient(key, evaluate, batched)(params, jax.numpy.asarray(init))
+    u0, matrix_j = jax.numpy.asarray(init), jax.numpy.asarray(matrix)
+    if threads:  # one compiled single-chain program, the chains side by side in threads
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bayesphot-chain")
+        states = [init_fn(params, u0[c], potential[c], grad[c], matrix_j, keys[c]) for c in range(init.shape[0])]
+
+        def advance_all(states: list[Any], params: Any) -> tuple[list[Any], dict[str, Any]]:
+            done = list(pool.map(lambda st: advance_fn(st, params), states))
+            stacked = {k: np.stack([np.asarray(d[1][k]) for d in done]) for k in done[0][1]}
+            return [d[0] for d in done], stacked
+
+        state: Any = states
+        step_fn: Callable = advance_all
+    else:
+        state = init_fn(params, u0, potential, grad, matrix_j, keys)
+        step_fn = advance_fn
     records: list[dict[str, np.ndarray]] = []
     bar = None
     if s.progress:
@@ -114,7 +167,7 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
     interrupted = False
     try:
         for _ in range(n_chunks):
-            state, record = advance_fn(state, params)
+            state, record = step_fn(state, params)
             records.append({k: np.asarray(v) for k, v in record.items()})
             if bar is not None:
                 bar.update(chunk)
@@ -124,6 +177,8 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
     finally:
         if bar is not None:
             bar.close()
+        if threads:
+            pool.shutdown(wait=False, cancel_futures=True)
     done = len(records) * chunk
     if interrupted and done <= s.warmup:
         raise FitError(f"sampling interrupted during warm-up ({done} of {s.warmup} iterations): no draws to keep")

@@ -72,7 +72,7 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
     mass_matrix : {"laplace"}
     """
     from . import _numpyro
-    from .samplers import ADAPT_MIN_WARMUP, misfit_issues, write_back
+    from .samplers import ADAPT_MIN_WARMUP, write_back
 
     if sampler.backend != "numpyro":
         raise FitError("sampling a list of models at once needs backend='numpyro'")
@@ -120,8 +120,7 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
                         "batched_objects": len(chosen), "start_notes": list(start.notes),
                         "start_at_limit": list(start.at_limit),
                     }, start=start)
-                    post.issues = diagnose(post, sampler.min_ess, sampler.max_tree_depth, warn=False) \
-                        + misfit_issues(post)
+                    post.issues = diagnose(post, sampler.min_ess, sampler.max_tree_depth, warn=False)
                     if start.notes:
                         post.issues = [f"start: {note}" for note in start.notes] + post.issues
                     flagged += bool(post.issues)

@@ -53,7 +53,7 @@ def _points(u: np.ndarray, step: float) -> np.ndarray:
     return np.concatenate([u[..., None, :], u[..., None, :] + eye, u[..., None, :] - eye], axis=-2)
 
 
-def _compiled(key: str, evaluate: Callable, batched: bool) -> Callable:
+def potential_and_gradient(key: str, evaluate: Callable, batched: bool) -> Callable:
     """jit(vmap(value_and_grad)) of −log_density over points (and objects); one compilation per structure."""
     import jax
 
@@ -126,7 +126,7 @@ def refine_mode(lowered: Any, u0: np.ndarray, interval: np.ndarray, max_iter: in
         Coordinates with an interval transform (pulled back before the iteration).
     max_iter : int
     """
-    fn = _compiled(lowered.key, lowered.evaluator(), batched=False)
+    fn = potential_and_gradient(lowered.key, lowered.evaluator(), batched=False)
     mode = _newton(lambda params, pts: _single(fn, params, pts), lowered.params,
                    pull_back(u0, interval)[None, :], max_iter)
     return Mode(mode.u[0], mode.hessian[0], mode.potential[0], mode.iterations[0], mode.converged[0])
@@ -143,7 +143,7 @@ def refine_mode_batch(lowered: list[Any], u0: np.ndarray, interval: np.ndarray, 
     import jax.numpy as jnp
 
     params = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[low.params for low in lowered])
-    fn = _compiled(lowered[0].key, lowered[0].evaluator(), batched=True)
+    fn = potential_and_gradient(lowered[0].key, lowered[0].evaluator(), batched=True)
     return _newton(fn, params, pull_back(u0, interval), max_iter)
 
 

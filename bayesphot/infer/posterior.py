@@ -61,6 +61,10 @@ def from_dict_compat(groups: dict[str, dict[str, np.ndarray]], dims: dict[str, l
     return idata
 
 
+#: posterior-predictive p-value below which the model is reported as not describing the data
+MISFIT_P = 1e-3
+
+
 @dataclass
 class Posterior:
     """Result of a sampler.
@@ -69,7 +73,8 @@ class Posterior:
     ----------
     idata : arviz.InferenceData
     issues : list of str
-        What the diagnostics found (empty when all is well).
+        What the sampler's diagnostics found (empty when all is well).  The
+        model check (does the model describe the data?) is :attr:`misfit`.
     names : list of str
         Free parameters, ``"child:param"``.
     min_ess : float or None
@@ -85,8 +90,28 @@ class Posterior:
     # ------------------------------------------------------------ access
     @property
     def ok(self) -> bool:
-        """No divergences, r̂ ≤ 1.01, enough bulk ESS, no saturated trees."""
+        """The sampler's diagnostics pass: no divergences, r̂ ≤ 1.01, enough bulk ESS, no saturated trees.
+
+        This says the draws represent the posterior of the model; whether the
+        model describes the data is :attr:`misfit`.
+        """
         return not self.issues
+
+    @property
+    def misfit(self) -> str | None:
+        """The posterior-predictive check's finding when the model does not describe the data, else None.
+
+        Reported when p < :data:`MISFIT_P` (χ²/ndf beyond what the noise
+        allows): the posterior is then that of a model the data reject, and
+        its σ are lower bounds on the real uncertainty.  Read from the
+        attributes, so it survives :meth:`to_netcdf` / :meth:`from_netcdf`.
+        """
+        attrs = self.idata.posterior.attrs
+        p = attrs.get("ppc_p_value")
+        if p is None or not float(p) < MISFIT_P:
+            return None
+        return (f"model misfit: chi2/ndf {float(attrs['ppc_chi2_ndf']):.3f} (posterior predictive "
+                f"p = {float(p):.1e}); the uncertainties assume the model describes the data")
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -140,6 +165,8 @@ class Posterior:
     def __repr__(self) -> str:
         a = self.attrs
         state = "ok" if self.ok else f"{len(self.issues)} issue(s)"
+        if self.misfit:
+            state += ", model misfit"
         return (f"Posterior({a.get('sampler', '?')} on {a.get('backend', '?')}, "
                 f"{self.idata.posterior.sizes['chain']} chains × {self.idata.posterior.sizes['draw']} draws, {state})")
 

@@ -187,7 +187,9 @@ class _Sampler:
         post.min_ess = self.min_ess
         if self.min_ess is not None:
             post.idata.posterior.attrs["min_ess"] = float(self.min_ess)
-        post.issues = diagnose(post, self.min_ess, self.max_tree_depth) + misfit_issues(post)
+        post.issues = diagnose(post, self.min_ess, self.max_tree_depth)
+        if post.misfit:
+            warnings.warn(post.misfit, SamplingWarning, stacklevel=2)
         if interrupted is not None:
             post.issues.insert(0, f"interrupted: {int(interrupted[0])} of {int(interrupted[1])} draws per chain")
             warnings.warn(f"sampling interrupted: kept {int(interrupted[0])} of {int(interrupted[1])} draws per "
@@ -282,8 +284,6 @@ class _Sampler:
         return derived_out, np.concatenate(ll_parts)
 
 
-#: posterior-predictive p-value below which the model is reported as not fitting the data
-MISFIT_P = 1e-3
 
 
 def predictive_check(program: Program, loglik_total: np.ndarray) -> dict[str, float]:
@@ -309,16 +309,6 @@ def predictive_check(program: Program, loglik_total: np.ndarray) -> dict[str, fl
     chi2 = -2.0 * (np.asarray(loglik_total, dtype=np.float64) - program._log_norm)
     n = program.n_pixels
     return {"ppc_chi2_ndf": float(np.mean(chi2) / n), "ppc_p_value": float(np.mean(chi2_dist.sf(chi2, n)))}
-
-
-def misfit_issues(post: Posterior) -> list[str]:
-    """The predictive check as an issue when the model does not fit (p < :data:`MISFIT_P`)."""
-    attrs = post.idata.posterior.attrs
-    p = attrs.get("ppc_p_value")
-    if p is None or float(p) >= MISFIT_P:
-        return []
-    return [f"model misfit: chi2/ndf {float(attrs['ppc_chi2_ndf']):.3f} (posterior predictive p = {float(p):.1e}); "
-            "the uncertainties assume the model describes the data"]
 
 
 def write_back(model: Model, program: Program, post: Posterior) -> None:
@@ -400,4 +390,4 @@ class HMC(_Sampler):
         super().__init__(model, **kwargs)
 
 
-__all__ = ["HMC", "NUTS", "misfit_issues", "predictive_check", "write_back"]
+__all__ = ["HMC", "NUTS", "predictive_check", "write_back"]

@@ -342,7 +342,7 @@ class Model:
         ModelError
             If the rendered pixels are not all finite (they never silently become NaN).
         """
-        cutout = backend.to_numpy(self.sample_image())
+        cutout = self._rendered_cutout()
         if not np.all(np.isfinite(cutout)):
             bad = int(np.sum(~np.isfinite(cutout)))
             values = ", ".join(f"{name}={p.value.tolist() if p.value is not None else None}"
@@ -351,6 +351,14 @@ class Model:
         full = np.zeros(self.target.shape)
         full[self.window.slices] = cutout
         return ModelImage(full, self.window)
+
+    def _rendered_cutout(self) -> np.ndarray:
+        """``sample_image()`` as numpy; under JAX compiled once per structure (:func:`structure.run`)."""
+        if backend.current().name != "jax":
+            return backend.to_numpy(self.sample_image())
+        from .. import structure
+
+        return backend.to_numpy(structure.run(self.sample_image, self.parameter_arrays()))
 
     # ------------------------------------------------------ initialisation
     def initialize(self) -> None:

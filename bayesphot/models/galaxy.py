@@ -59,6 +59,10 @@ class GalaxyModel(Model):
         """The profile at the given major-axis radii (arcsec), as numpy (for plots)."""
         p = self.parameter_arrays()
         R = backend.current().asarray(radii)
+        if backend.current().name == "jax":  # op by op, JAX would compile every primitive (seconds)
+            from .. import structure
+
+            return backend.to_numpy(structure.run(self.profile, p, R))
         return backend.to_numpy(self.profile(p, R))
 
     # -------------------------------------------------------- initialisation
