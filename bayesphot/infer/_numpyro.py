@@ -132,7 +132,7 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
             s: SamplerSettings, batched: bool, description: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     import jax
 
-    from .mode import potential_and_gradient
+    from .mode import potential_at
 
     total = s.warmup + s.draws
     chunk, n_chunks = _chunking(total, s.progress)
@@ -140,7 +140,7 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
     init_fn, advance_fn = _runners(evaluate, key, s, chunk, batched, vector_chains=threads == 0)
     lead = init.shape[:-1]  # (chains,) or (objects, chains)
     keys = jax.random.split(jax.random.PRNGKey(s.seed), int(np.prod(lead))).reshape((*lead, -1))
-    potential, grad = potential_and_gradient(key, evaluate, batched)(params, jax.numpy.asarray(init))
+    potential, grad = (jax.numpy.asarray(a) for a in potential_at(key, evaluate, params, init, batched))
     u0, matrix_j = jax.numpy.asarray(init), jax.numpy.asarray(matrix)
     if threads:  # one compiled single-chain program, the chains side by side in threads
         from concurrent.futures import ThreadPoolExecutor

@@ -34,7 +34,7 @@ from ..priors.distributions import Prior
 from ..program import Program
 from .posterior import Posterior, circular_mean, diagnose, from_dict_compat, unwrap_about
 from .settings import SamplerSettings
-from .start import SamplingWarning, Start, interval_coordinates, prepare, start_points
+from .start import SamplingWarning, Start, interval_coordinates, prepare, start_at_mode, start_points
 
 BACKENDS = ("numpyro", "pyro")
 #: warm-up length used when the start's curvature is not trusted and the mass matrix must be adapted
@@ -64,6 +64,7 @@ class _Sampler:
         trajectory_length: float | None = None,
         num_steps: int | None = None,
         init_scatter: float = 0.5,
+        disperse: bool = True,
         progress: bool = True,
         min_ess: float | None = None,
         pointwise_limit: int = 10_000_000,
@@ -98,6 +99,7 @@ class _Sampler:
         self.trajectory_length = trajectory_length
         self.num_steps = num_steps
         self.init_scatter = float(init_scatter)
+        self.disperse = bool(disperse)
         self.progress = bool(progress)
         self.min_ess = min_ess
         self.pointwise_limit = int(pointwise_limit)
@@ -170,7 +172,29 @@ class _Sampler:
                           f"matrix, which is adapted during a warm-up of {warmup} iterations", SamplingWarning,
                           stacklevel=2)
         scatter_start = Start(start.u, start.inverse_mass_matrix, start.source)
-        init = start_points(scatter_start, self.chains, self.init_scatter, self.seed, interval_coordinates(program))
+        interval = interval_coordinates(program)
+        centres, survey_notes = None, []
+        if self.disperse and self.chains > 1:
+            from .survey import survey_modes
+
+            with backend.using("jax"):
+                survey = survey_modes(program.lower("log_density"), program, self._priors(), start.u,
+                                      start.inverse_mass_matrix, self.chains, self.seed, interval)
+            centres, survey_notes = survey.centres, survey.notes
+            for note in survey_notes:
+                warnings.warn(note, SamplingWarning, stacklevel=2)
+            if survey.better is not None:  # the MAP was a local mode: start (and take the metric) at the best
+                better = survey.better
+                start = start_at_mode(better.u, better.hessian, bool(better.converged), int(better.iterations),
+                                      interval, program.free.labels(), "best mode of a dispersed search",
+                                      start.message)
+                self.start = start
+                scatter_start = Start(start.u, start.inverse_mass_matrix, start.source)
+                if mass_matrix == "laplace":
+                    matrix = start.inverse_mass_matrix
+                    if start.adapt and not adapt:
+                        adapt, warmup = True, max(self.warmup, ADAPT_MIN_WARMUP)
+        init = start_points(scatter_start, self.chains, self.init_scatter, self.seed, interval, centres)
         t1 = time.perf_counter()
         samples, stats = self._run_backend(program, init, matrix, self._settings(adapt, warmup))
         t_sample = time.perf_counter() - t1
@@ -182,7 +206,8 @@ class _Sampler:
             "gradient_evaluations": -1 if evaluations is None else int(np.sum(evaluations)),
             "map_seconds": t_map, "sampling_seconds": t_sample, "start": start.source,
             "mass_matrix": mass_matrix + ("+adapted" if adapt else ""), "warmup_run": warmup,
-            "start_notes": json.dumps(list(start.notes)), "start_at_limit": json.dumps(list(start.at_limit)),
+            "start_notes": json.dumps(list(start.notes) + survey_notes),
+            "start_at_limit": json.dumps(list(start.at_limit)),
         })
         post.min_ess = self.min_ess
         if self.min_ess is not None:
@@ -341,8 +366,8 @@ class NUTS(_Sampler):
         ``bp.backend.use("torch")``, numpyro otherwise — with that backend's
         device.  ``posterior.attrs["backend"]`` records which ran.
     chains, warmup, draws : int
-        Chains run in parallel where the backend allows (numpyro: "parallel"
-        over several devices, else "vectorized"); pyro runs them in turn.
+        numpyro on a CPU runs the chains side by side in threads (one per
+        core), on an accelerator as one vectorised program; pyro runs them in turn.
     seed : int
     device : {"cpu", "cuda", None}
         None picks the backend's default (CUDA when present).
@@ -361,6 +386,11 @@ class NUTS(_Sampler):
     target_accept, max_tree_depth : float, int
     init_scatter : float
         Chains start at the MAP plus this fraction of a Laplace draw (0: all at the MAP).
+    disperse : bool
+        Before sampling, search for other modes from positions spread around
+        the MAP (:mod:`bayesphot.infer.survey`) and start chains in the distinct
+        ones, so that a multimodal posterior shows up as r̂ (default True; with
+        one chain there is nothing to disperse).
     progress : bool
         Progress bars.
     min_ess : float, optional

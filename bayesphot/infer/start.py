@@ -166,11 +166,13 @@ def interval_coordinates(program: Program) -> np.ndarray:
 
 
 def start_points(start: Start, chains: int, scatter: float, seed: int,
-                 interval: np.ndarray | None = None) -> np.ndarray:
+                 interval: np.ndarray | None = None, centres: np.ndarray | None = None) -> np.ndarray:
     """``chains`` start vectors: the start plus ``scatter`` × a draw from the Laplace approximation.
 
     Interval-bounded coordinates (``interval``) are kept away from their limits
     (|u| ≤ :data:`~bayesphot.infer.mode.PULL_BACK`), where the density is flat in ``u``.
+    ``centres`` (chains × k), when given, replace the start as each chain's
+    centre (the modes found by :func:`~bayesphot.infer.survey.survey_modes`).
     """
     from .mode import pull_back
 
@@ -179,7 +181,8 @@ def start_points(start: Start, chains: int, scatter: float, seed: int,
     noise = rng.standard_normal((chains, start.u.size)) @ chol.T
     # each displacement at most one unit of u (an e-fold of a log-scaled parameter): a floored,
     # untrusted matrix must not throw chains far from the mode
-    points = start.u[None, :] + np.clip(scatter * noise, -1.0, 1.0)
+    centre = start.u[None, :] if centres is None else np.asarray(centres, dtype=np.float64)
+    points = centre + np.clip(scatter * noise, -1.0, 1.0)
     return points if interval is None else pull_back(points, interval)
 
 
