@@ -173,14 +173,14 @@ class _Sampler:
                           stacklevel=2)
         scatter_start = Start(start.u, start.inverse_mass_matrix, start.source)
         interval = interval_coordinates(program)
-        centres, survey_notes = None, []
-        if self.disperse and self.chains > 1:
+        centres, survey_notes, survey_summary = None, [], "off (disperse=False)"
+        if self.disperse:
             from .survey import survey_modes
 
             with backend.using("jax"):
                 survey = survey_modes(program.lower("log_density"), program, self._priors(), start.u,
                                       start.inverse_mass_matrix, self.chains, self.seed, interval)
-            centres, survey_notes = survey.centres, survey.notes
+            centres, survey_notes, survey_summary = survey.centres, survey.notes, survey.summary
             for note in survey_notes:
                 warnings.warn(note, SamplingWarning, stacklevel=2)
             if survey.better is not None:  # the MAP was a local mode: start (and take the metric) at the best
@@ -207,7 +207,7 @@ class _Sampler:
             "map_seconds": t_map, "sampling_seconds": t_sample, "start": start.source,
             "mass_matrix": mass_matrix + ("+adapted" if adapt else ""), "warmup_run": warmup,
             "start_notes": json.dumps(list(start.notes) + survey_notes),
-            "start_at_limit": json.dumps(list(start.at_limit)),
+            "start_at_limit": json.dumps(list(start.at_limit)), "survey": survey_summary,
         })
         post.min_ess = self.min_ess
         if self.min_ess is not None:

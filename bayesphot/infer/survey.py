@@ -37,6 +37,10 @@ DISTINCT = 6.0
 MAX_ITER = 40
 #: local parameter names treated as positions
 POSITIONS = ("x", "y")
+#: the survey runs for at most this many positioned components and free elements: each Newton
+#: step costs 2k + 1 gradients, and in larger groups swapped labels are modes of their own
+MAX_COMPONENTS = 3
+MAX_SIZE = 30
 
 
 @dataclass
@@ -53,12 +57,15 @@ class Survey:
         Distinct modes the chains start in.
     better : bayesphot.infer.mode.Mode or None
         A mode more probable than the start's (the MAP was a local mode).
+    summary : str
+        What was done, for the posterior's attributes (e.g. why no survey ran).
     """
 
     centres: np.ndarray
     notes: list[str] = field(default_factory=list)
     modes: int = 1
     better: Any = None
+    summary: str = ""
 
 
 def _spread(prior: Prior | None) -> float | None:
@@ -135,15 +142,21 @@ def survey_modes(lowered: Any, program: Program, priors: Mapping[str, Prior], u:
 
     u = np.asarray(u, dtype=np.float64)
     coordinates = position_coordinates(program, priors)
-    if chains < 2 or not coordinates:
-        return Survey(np.repeat(u[None, :], chains, axis=0))
+    same = np.repeat(u[None, :], chains, axis=0)
+    if chains < 2:
+        return Survey(same, summary="not run: one chain")
+    if not coordinates:
+        return Survey(same, summary="not run: no position with a prior spread")
+    if len(coordinates) > MAX_COMPONENTS or u.size > MAX_SIZE:
+        return Survey(same, summary=f"not run: {len(coordinates)} positioned components, {u.size} free elements "
+                                    f"(the survey runs up to {MAX_COMPONENTS} and {MAX_SIZE})")
     rng = np.random.default_rng([seed, 7919])
     points = dispersed_points(program, u, coordinates, chains - 1, rng)
     base = float(potential_at(lowered.key, lowered.evaluator(), lowered.params, u[None, :])[0][0])
     try:
         precision = np.linalg.inv(inverse_mass_matrix)
     except np.linalg.LinAlgError:
-        return Survey(np.repeat(u[None, :], chains, axis=0), ["dispersed starts skipped: singular covariance"])
+        return Survey(same, ["dispersed starts skipped: singular covariance"], summary="not run: singular covariance")
     found: list[tuple[np.ndarray, float, Any]] = [(u, base, None)]
     failed = 0
     for point in points:
@@ -175,7 +188,11 @@ def survey_modes(lowered: Any, program: Program, priors: Mapping[str, Prior], u:
                      "different modes, so r_hat shows whether they mix")
     if failed:
         notes.append(f"{failed} of {len(points)} searches from dispersed positions did not converge")
-    return Survey(centres, notes, len(distinct), better)
+    summary = (f"{len(points)} searches from dispersed positions: {len(distinct)} distinct mode(s)"
+               + (", a better mode than the MAP's" if better is not None else "")
+               + (f", {failed} failed" if failed else ""))
+    return Survey(centres, notes, len(distinct), better, summary)
 
 
-__all__ = ["DISTINCT", "MODE_GAP", "Survey", "dispersed_points", "position_coordinates", "survey_modes"]
+__all__ = ["DISTINCT", "MAX_COMPONENTS", "MAX_SIZE", "MODE_GAP", "Survey", "dispersed_points",
+           "position_coordinates", "survey_modes"]
