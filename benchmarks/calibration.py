@@ -122,7 +122,7 @@ def build(data: np.ndarray, priors: dict[str, Any], values: dict[str, float] | N
 
 def simulate(kind: str, count: int, seed: int) -> list[tuple[dict[str, float], Any]]:
     """``count`` (truth, initialised group) pairs of one set; the truth rendered with a fine fixed rule."""
-    from bayesphot.render import QuadratureConfig
+    from bayesphot.render import DEFAULT_QUADRATURE, QuadratureConfig
 
     size = (16, 24) if kind == "pairs" else (16, 16)
     priors = priors_for(kind, size)
@@ -133,7 +133,9 @@ def simulate(kind: str, count: int, seed: int) -> list[tuple[dict[str, float], A
         truth = draw_truth(rng, priors)
         clean = np.asarray(build(np.zeros(size), priors, truth, quadrature=fine).render())
         data = clean + rng.normal(0.0, NOISE, clean.shape)
-        group = build(data, priors)
+        # one fixed rule for every image of a set: one structure, so the set is one compiled program
+        # (the per-object "auto" choice differs with the parameter values and would split it)
+        group = build(data, priors, quadrature=DEFAULT_QUADRATURE)
         group.initialize()
         out.append((truth, group))
     return out
