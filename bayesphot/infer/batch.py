@@ -30,6 +30,7 @@ import numpy as np
 from .. import backend
 from ..errors import FitError
 from ..models.base import Model
+from ..models.shared_quadrature import shared_quadrature
 from ..program import Program
 from .mode import refine_mode_batch
 from .posterior import Posterior, diagnose
@@ -84,7 +85,8 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
         raise FitError("the same model object appears twice in the list")
     out: list[Posterior | None] = [None] * len(models)
     flagged = 0
-    with backend.using("jax", device=sampler.device):
+    # one rule per tree position for every auto-quadrature component: one structure, one compiled program
+    with backend.using("jax", device=sampler.device), shared_quadrature(models):
         programs = [Program(m, sampler.likelihood, priors=sampler._priors(m)) for m in models]
         lowered = [p.lower("log_density") for p in programs]
         for members in _group_by_structure(lowered):

@@ -258,6 +258,11 @@ class Model:
             return self._quadrature
         return self._auto_quadrature()
 
+    @property
+    def auto_quadrature(self) -> bool:
+        """True when the rule is chosen per parameter values (``quadrature="auto"``, the default)."""
+        return not isinstance(self._quadrature, QuadratureConfig)
+
     @quadrature.setter
     def quadrature(self, value: QuadratureConfig | str) -> None:
         if not isinstance(value, QuadratureConfig) and not (isinstance(value, str) and value == "auto"):
