@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-EXPECTED = {"01_quickstart.ipynb", "02_group_models.ipynb", "03_posterior_analysis.ipynb"}
+EXPECTED = {"01_quickstart.ipynb", "02_group_models.ipynb", "03_posterior_analysis.ipynb", "04_catalog.ipynb"}
 MACHINE_PATH = re.compile(r"(/home/|/Users/|/work/|/tmp/|[A-Z]:\\\\|site-packages)")
 #: the most lines one cell may print (no walls of progress lines)
 MAX_LINES = 80

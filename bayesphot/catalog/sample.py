@@ -82,6 +82,28 @@ def total_fluxes(model: Model, values: dict[str, np.ndarray]) -> dict[str, np.nd
     return out
 
 
+def _held_at_limit(model: Model, u_map: np.ndarray, held: list[int]) -> np.ndarray:
+    """Laplace covariance (unconstrained) with the elements ``held`` fixed at the MAP.
+
+    An element on a limit has almost no curvature in u (the transform is flat there), so the
+    inverse of the full Hessian is huge along it and, through rounding, along every direction
+    it touches: draws from it are nonsense for the whole group.  The Hessian is recomputed at
+    the MAP and the block of the other elements inverted (the Gaussian conditional on the held
+    elements); the held elements get zero variance.
+    """
+    from ..fit.laplace import invert_hessian
+    from ..fit.lm import Problem
+
+    problem = Problem(model)
+    mu, jac = problem.linearize(u_map)
+    hessian, _ = problem.normal_equations(u_map, mu, jac)
+    keep = np.setdiff1d(np.arange(u_map.size), held)
+    cov = np.zeros((u_map.size, u_map.size))
+    if keep.size:
+        cov[np.ix_(keep, keep)], _ = invert_hessian(np.asarray(hessian)[np.ix_(keep, keep)])
+    return cov
+
+
 def _laplace(model: Model, fit: Any, draws: int, seed: int, chains: int = 2) -> Sampled:
     from ..program import FreeParameters
 
@@ -91,11 +113,21 @@ def _laplace(model: Model, fit: Any, draws: int, seed: int, chains: int = 2) -> 
     issues = []
     if fit.singular:
         issues.append("singular Hessian: Laplace draws use its pseudo-inverse (some σ are zero)")
+    held = [i for i, label in enumerate(fit.labels) if label in set(fit.at_limit)]
+    if held:
+        cov = _held_at_limit(model, u_map, held)
+        issues.append("at a limit, held at the MAP in the Laplace draws: "
+                      + ", ".join(fit.labels[i] for i in held))
     cov = 0.5 * (cov + cov.T)
     if not np.all(np.isfinite(cov)):
         raise FitError("the Laplace covariance is not finite")
-    evals, evecs = np.linalg.eigh(cov)
-    root = evecs * np.sqrt(np.clip(evals, 0.0, None))
+    # the square root of the correlation matrix, scaled back: an eigen-decomposition of the covariance
+    # itself spreads rounding errors of its largest variances (a badly constrained PA, say) over all
+    # elements, and the draws of well-measured ones with them
+    scale = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    safe = np.where(scale > 0, scale, 1.0)
+    evals, evecs = np.linalg.eigh(cov / safe[:, None] / safe[None, :])
+    root = safe[:, None] * evecs * np.sqrt(np.clip(evals, 0.0, None))
     per_chain = max(1, int(np.ceil(draws / chains)))
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((chains * per_chain, u_map.size))

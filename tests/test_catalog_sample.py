@@ -1,0 +1,51 @@
+"""Laplace draws of a catalog group with an element on a limit: held at the MAP, the rest sane.
+
+Reference: the inverse of the Hessian block of the other elements (numpy), at the same point.
+"""
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+
+import bayesphot as bp
+from bayesphot.catalog.sample import sample_posterior
+from bayesphot.fit.laplace import invert_hessian
+from bayesphot.fit.lm import Problem
+
+
+def test_laplace_draws_hold_an_element_on_a_limit_at_the_map():
+    rng = np.random.default_rng(1)
+    blank = bp.TargetImage(np.zeros((25, 25)))
+    truth = bp.Model("g", "gaussian galaxy model", target=blank, x=12.2, y=11.7, q=1.0, PA=0.3, sigma=2.0,
+                     flux=2000.0)
+    target = bp.TargetImage(np.asarray(truth.render()) + rng.normal(0.0, 1.0, (25, 25)), variance=np.ones((25, 25)))
+    g = bp.Model("g", "gaussian galaxy model", target=target, x=12.0, y=12.0, q=0.8, PA=0.5, sigma=2.5, flux=1500.0)
+    group = bp.Model("grp", "group", models=[g], target=target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bp.fit.LM(group).fit()
+    # the round source's q pushed onto its upper limit (logistic transform: no curvature left in u)
+    iq = fit.labels.index("g:q")
+    u = np.array(fit.u, dtype=float)
+    u[iq] = 30.0
+    problem = Problem(group)
+    mu, jac = problem.linearize(u)
+    hessian, _ = problem.normal_equations(u, mu, jac)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full, _ = invert_hessian(hessian)  # what LM reports there: enormous along q (and, by rounding, elsewhere)
+    at_limit = dataclasses.replace(fit, u=u, covariance_unconstrained=full, at_limit=["g:q"])
+    sampled = sample_posterior(group, at_limit, "laplace", 400, 0)
+    post = sampled.idata.posterior
+    assert any("g:q" in issue and "held" in issue for issue in sampled.issues)
+    assert np.all(post["g:q"].values == post["g:q"].values.ravel()[0])
+    keep = [i for i in range(u.size) if i != iq]
+    expected = np.sqrt(np.diag(np.linalg.inv(hessian[np.ix_(keep, keep)])))
+    for i, name in zip(keep, [fit.labels[i] for i in keep], strict=True):
+        draws = post[name].values.ravel()
+        assert np.all(np.isfinite(draws)), name
+        if name in ("g:x", "g:y"):  # identity transform: the sd in u is the sd of the draws
+            assert np.std(draws) == pytest.approx(expected[i if i < iq else i - 1], rel=0.15), name
+    assert np.all(np.isfinite(post["g:flux"].values))
