@@ -4,7 +4,11 @@ No pixel integration (each pixel is the profile at its centre), b_n from the
 Ciotti & Bertin (1999, A&A 352, 447) asymptotic series, optional PSF by FFT
 convolution (``jax.scipy.signal.fftconvolve``, same size), uniform priors on
 broad ranges, numpyro's default NUTS (diagonal mass matrix adapted during
-warm-up) started from numpyro's default (uniform in [-2, 2] unconstrained).
+warm-up), started where the user's rough guesses put it (``init``: in
+``benchmarks/sampling.py`` the moment-based values bayesphot's ``initialize()``
+finds, the start of bayesphot's own LM) or, without them, from numpyro's default
+(uniform in [−2, 2] unconstrained, which on a 64² image can leave every chain
+far from the galaxy: 280 s and a bulk ESS of 1 were measured so).
 Used by ``benchmarks/sampling.py`` as the side-by-side reference.
 """
 
@@ -54,15 +58,16 @@ def model_fn(data: np.ndarray, sigma: float, psf: np.ndarray | None) -> Any:
 
 
 def run(data: np.ndarray, sigma: float, psf: np.ndarray | None, warmup: int, draws: int, chains: int,
-        seed: int) -> dict[str, Any]:
-    """Sample with numpyro's defaults; wall time includes compilation and warm-up."""
+        seed: int, init: dict[str, float] | None = None) -> dict[str, Any]:
+    """Sample with numpyro's defaults (from ``init`` when given); wall time includes compilation and warm-up."""
     import arviz as az
     import jax
-    from numpyro.infer import MCMC, NUTS
+    from numpyro.infer import MCMC, NUTS, init_to_uniform, init_to_value
 
     t0 = time.perf_counter()
-    mcmc = MCMC(NUTS(model_fn(data, sigma, psf)), num_warmup=warmup, num_samples=draws, num_chains=chains,
-                chain_method="vectorized", progress_bar=False)
+    strategy = init_to_value(values=init) if init else init_to_uniform()
+    mcmc = MCMC(NUTS(model_fn(data, sigma, psf), init_strategy=strategy), num_warmup=warmup, num_samples=draws,
+                num_chains=chains, chain_method="vectorized", progress_bar=False)
     mcmc.run(jax.random.PRNGKey(seed), extra_fields=("num_steps", "diverging"))
     samples = mcmc.get_samples(group_by_chain=True)
     jax.block_until_ready(samples)

@@ -285,7 +285,10 @@ def main() -> None:
         import handwritten
 
         print("running handwritten-numpyro ...", flush=True)
-        results.append(handwritten.run(data, NOISE, psf, args.warmup, args.draws, args.chains, args.seed))
+        start = build(data, psf)   # the hand-written model starts where bayesphot's LM starts
+        init = {("sky" if k == "sky:I" else k.split(":")[1]): float(np.asarray(p.value))
+                for k, p in start.parameters.items()}
+        results.append(handwritten.run(data, NOISE, psf, args.warmup, args.draws, args.chains, args.seed, init))
         print(f"  {results[-1]['wall_s']:.1f} s, min ESS {results[-1]['min_bulk_ess']:.0f}", flush=True)
     shared = [c for c in ("numpyro-laplace", "numpyro-diagonal", "pyro-laplace") if c in wanted]
     if shared:
