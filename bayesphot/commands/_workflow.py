@@ -108,6 +108,8 @@ class Workflow:
         self.fit: Any = None
         self.laplace: Any = None
         self.posterior: Any = None
+        self._writer: Any = None
+        self._pending: list[Any] = []
 
     # ----------------------------------------------------------- helpers
     def path(self, suffix: str) -> Path:
@@ -116,10 +118,22 @@ class Workflow:
         return p
 
     def save_figure(self, fig: Any, suffix: str) -> None:
+        """Write ``fig`` as PNG in a background thread (rendering a figure takes 1–3 s of CPU,
+        which then overlaps the next stage's compilation); :meth:`close` waits for every write."""
         import matplotlib.pyplot as plt
 
-        fig.savefig(self.path(suffix), dpi=80)
-        plt.close(fig)
+        plt.close(fig)  # out of pyplot's registry now: the writer thread owns the figure alone
+        if self._writer is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayesphot-figures")
+        self._pending.append(self._writer.submit(fig.savefig, self.path(suffix), dpi=80))
+
+    def finish_figures(self) -> None:
+        """Wait until every figure is written (raising the first error of any)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     # ------------------------------------------------------------ stages
     def describe_target(self, pixelscale_source: str) -> None:
@@ -206,6 +220,7 @@ class Workflow:
         return post
 
     def close(self, started: float) -> None:
+        self.finish_figures()
         names = sorted({p.name for p in self.written})
         say(f"\nwrote to {self.out}/: {', '.join(names)}")
         say(f"total {time.perf_counter() - started:.1f} s")
