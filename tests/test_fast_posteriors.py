@@ -93,7 +93,14 @@ def test_lowering_separates_numbers_from_structure() -> None:
     assert Program(b).lower("log_density").key != la.key
 
 
-def test_batched_nuts_recovers_exact_linear_gaussian_posteriors() -> None:
+@pytest.mark.parametrize("memory_gb", [None, "0.11"], ids=["one-program", "slices-of-two"])
+def test_batched_nuts_recovers_exact_linear_gaussian_posteriors(memory_gb: str | None,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from bayesphot.infer import _numpyro
+
+    if memory_gb is not None:  # a memory budget for two objects per program: slices of 2, the last padded
+        monkeypatch.setenv("BAYESPHOT_BATCH_GB", memory_gb)
+        assert _numpyro.batch_size(16 * 16, 2) == 2
     problems = [linear_problem(seed) for seed in (4, 5, 6)]
     groups = [p[0] for p in problems]
     posts = bp.infer.NUTS(groups, chains=2, warmup=300, draws=1500, seed=3, progress=False, priors=None).run()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -223,9 +224,22 @@ def run(lowered: Any, init: np.ndarray, inverse_mass_matrix: np.ndarray | None,
                    matrix, settings, batched=False, description="NUTS" if settings.kernel == "nuts" else "HMC")
 
 
+#: memory of one chain of a vectorised NUTS program per data pixel (bytes): 200 objects × 4 chains of
+#: 16 × 16 px (+ PSF) took 19.4 GB before the kernel killed it, ≈ 95 kB per pixel and chain
+BYTES_PER_PIXEL_CHAIN = 100_000
+
+
+def batch_size(pixels: int, chains: int) -> int:
+    """Objects per vectorised program so that it stays within ``BAYESPHOT_BATCH_GB`` (default 4) of memory."""
+    import os
+
+    budget = float(os.environ.get("BAYESPHOT_BATCH_GB", "4")) * 1e9
+    return max(1, int(budget // (BYTES_PER_PIXEL_CHAIN * max(pixels, 1) * max(chains, 1))))
+
+
 def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.ndarray,
-              settings: SamplerSettings) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Sample many programs of one structure as one vectorised program.
+              settings: SamplerSettings, pixels: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Sample many programs of one structure as vectorised programs of a bounded size.
 
     Parameters
     ----------
@@ -234,6 +248,9 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
     init : (objects, chains, k) array
     inverse_mass_matrices : (objects, k, k) array
     settings : SamplerSettings
+    pixels : int
+        Data pixels per object: the objects go in slices of :func:`batch_size` (the last one padded
+        with copies, so that every slice runs the same compiled program); 0: all at once.
 
     Returns
     -------
@@ -244,7 +261,24 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
     keys = {low.key for low in lowered}
     if len(keys) != 1:
         raise ValueError("run_batch needs programs of one structure")
-    params = jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *[low.params for low in lowered])
-    return _sample(lowered[0].evaluator(), lowered[0].key, params, np.asarray(init, dtype=np.float64),
-                   np.asarray(inverse_mass_matrices, dtype=np.float64), settings, batched=True,
-                   description=f"NUTS × {len(lowered)} objects")
+    count = len(lowered)
+    size = count if pixels <= 0 else min(count, batch_size(pixels, init.shape[1]))
+    parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+    for first in range(0, count, size):
+        index = [min(i, count - 1) for i in range(first, first + size)]   # pad with the last object
+        params = jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *[lowered[i].params for i in index])
+        draws, stats = _sample(lowered[0].evaluator(), lowered[0].key, params,
+                               np.asarray(init, dtype=np.float64)[index],
+                               np.asarray(inverse_mass_matrices, dtype=np.float64)[index],
+                               replace(settings, seed=settings.seed + first), batched=True,
+                               description=f"NUTS × {len(index)} objects")
+        if "_interrupted" in stats:
+            raise FitError("sampling of the batch was interrupted (Ctrl-C); nothing was kept")
+        real = min(size, count - first)
+        parts.append((draws[:real], {k: v[:real] if k != "_interrupted" else v for k, v in stats.items()}))
+    draws = np.concatenate([p[0] for p in parts])
+    stats = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1] if k != "_interrupted"}
+    interrupted = [p[1]["_interrupted"] for p in parts if "_interrupted" in p[1]]
+    if interrupted:
+        stats["_interrupted"] = interrupted[0]
+    return draws, stats

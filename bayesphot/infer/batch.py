@@ -104,7 +104,8 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
                                               sampler.seed + members[j], interval) for j in chosen])
                 matrices = np.stack([starts[j].inverse_mass_matrix for j in chosen])
                 t1 = time.perf_counter()
-                samples, stats = _numpyro.run_batch([lowered[members[j]] for j in chosen], init, matrices, settings)
+                samples, stats = _numpyro.run_batch([lowered[members[j]] for j in chosen], init, matrices, settings,
+                                                    pixels=programs[members[0]].n_pixels)
                 t_sample = (time.perf_counter() - t1) / len(chosen)
                 for pos, j in enumerate(chosen):
                     index = members[j]
