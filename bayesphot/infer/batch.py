@@ -32,7 +32,7 @@ from ..errors import FitError
 from ..models.base import Model
 from ..models.shared_quadrature import shared_quadrature
 from ..program import Program
-from .mode import refine_mode_batch
+from .mode import Mode, refine_mode_batch
 from .posterior import Posterior, diagnose
 from .start import SamplingWarning, Start, interval_coordinates, start_at_mode, start_points
 
@@ -48,9 +48,21 @@ def _group_by_structure(lowered: list[Any]) -> list[list[int]]:
 
 
 def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[Start]:
+    from ._numpyro import batch_size
+
     interval = interval_coordinates(programs[0])
     u0 = np.stack([p.free.unconstrained() for p in programs])
-    mode = refine_mode_batch(lowered, u0, interval, max_iter=max_iter)
+    count, k = u0.shape
+    # in slices of bounded memory (each object evaluates 2k + 1 points at once; 200 objects in one
+    # call took 18.7 GB), the last slice padded so that every slice runs one compiled function
+    size = min(count, batch_size(programs[0].n_pixels, 2 * k + 1))
+    parts = []
+    for first in range(0, count, size):
+        index = [min(i, count - 1) for i in range(first, first + size)]
+        part = refine_mode_batch([lowered[i] for i in index], u0[index], interval, max_iter=max_iter)
+        parts.append((part, min(size, count - first)))
+    mode = Mode(*(np.concatenate([getattr(part, name)[:real] for part, real in parts])
+                  for name in ("u", "hessian", "potential", "iterations", "converged")))
     labels = programs[0].free.labels()
     starts = []
     for i in range(len(programs)):
