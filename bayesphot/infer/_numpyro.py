@@ -237,6 +237,16 @@ def batch_size(pixels: int, chains: int) -> int:
     return max(1, int(budget // (BYTES_PER_PIXEL_CHAIN * max(pixels, 1) * max(chains, 1))))
 
 
+def padded_slices(count: int, size: int) -> list[tuple[list[int], int]]:
+    """Indices of ``count`` objects in slices of ``size``, the last padded with copies of the last object.
+
+    Every slice has the same length, so one compiled function serves them all; each comes with
+    the number of its real (unpadded) objects.
+    """
+    return [([min(i, count - 1) for i in range(first, first + size)], min(size, count - first))
+            for first in range(0, count, size)]
+
+
 def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.ndarray,
               settings: SamplerSettings, pixels: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Sample many programs of one structure as vectorised programs of a bounded size.
@@ -264,21 +274,16 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
     count = len(lowered)
     size = count if pixels <= 0 else min(count, batch_size(pixels, init.shape[1]))
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
-    for first in range(0, count, size):
-        index = [min(i, count - 1) for i in range(first, first + size)]   # pad with the last object
+    for index, real in padded_slices(count, size):
         params = jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *[lowered[i].params for i in index])
         draws, stats = _sample(lowered[0].evaluator(), lowered[0].key, params,
                                np.asarray(init, dtype=np.float64)[index],
                                np.asarray(inverse_mass_matrices, dtype=np.float64)[index],
-                               replace(settings, seed=settings.seed + first), batched=True,
+                               replace(settings, seed=settings.seed + index[0]), batched=True,
                                description=f"NUTS × {len(index)} objects")
         if "_interrupted" in stats:
             raise FitError("sampling of the batch was interrupted (Ctrl-C); nothing was kept")
-        real = min(size, count - first)
-        parts.append((draws[:real], {k: v[:real] if k != "_interrupted" else v for k, v in stats.items()}))
+        parts.append((draws[:real], {k: v[:real] for k, v in stats.items()}))
     draws = np.concatenate([p[0] for p in parts])
-    stats = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1] if k != "_interrupted"}
-    interrupted = [p[1]["_interrupted"] for p in parts if "_interrupted" in p[1]]
-    if interrupted:
-        stats["_interrupted"] = interrupted[0]
+    stats = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
     return draws, stats

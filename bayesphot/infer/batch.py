@@ -48,7 +48,7 @@ def _group_by_structure(lowered: list[Any]) -> list[list[int]]:
 
 
 def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[Start]:
-    from ._numpyro import batch_size
+    from ._numpyro import batch_size, padded_slices
 
     interval = interval_coordinates(programs[0])
     u0 = np.stack([p.free.unconstrained() for p in programs])
@@ -56,11 +56,8 @@ def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[
     # in slices of bounded memory (each object evaluates 2k + 1 points at once; 200 objects in one
     # call took 18.7 GB), the last slice padded so that every slice runs one compiled function
     size = min(count, batch_size(programs[0].n_pixels, 2 * k + 1))
-    parts = []
-    for first in range(0, count, size):
-        index = [min(i, count - 1) for i in range(first, first + size)]
-        part = refine_mode_batch([lowered[i] for i in index], u0[index], interval, max_iter=max_iter)
-        parts.append((part, min(size, count - first)))
+    parts = [(refine_mode_batch([lowered[i] for i in index], u0[index], interval, max_iter=max_iter), real)
+             for index, real in padded_slices(count, size)]
     mode = Mode(*(np.concatenate([getattr(part, name)[:real] for part, real in parts])
                   for name in ("u", "hessian", "potential", "iterations", "converged")))
     labels = programs[0].free.labels()
@@ -126,8 +123,6 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
                     if not np.all(np.isfinite(draws)):
                         raise FitError(f"the sampler returned non-finite values for {models[index].name!r}")
                     object_stats = {k: v[pos] for k, v in stats.items() if not k.startswith("_")}
-                    if "_interrupted" in stats:
-                        raise FitError("sampling of the batch was interrupted (Ctrl-C); nothing was kept")
                     post = sampler._posterior(program, draws, object_stats, {
                         "gradient_evaluations": int(np.sum(stats["_gradient_evaluations"][pos])),
                         "map_seconds": t_map / len(members), "sampling_seconds": t_sample, "start": start.source,
