@@ -155,9 +155,26 @@ class _Sampler:
         model = self.model
         t0 = time.perf_counter()
         # the MAP and the Laplace matrix are found with the priors used for sampling
-        program = Program(model, self.likelihood, priors=self._priors())
+        priors = self._priors()
+        program = Program(model, self.likelihood, priors=priors)
         self.program = program
         start = prepare(model, program, self.fit)
+        interval = interval_coordinates(program)
+        centres, survey_notes, survey_summary = None, [], "off (disperse=False)"
+        if self.disperse:
+            from .survey import survey_modes
+
+            with backend.using("jax"):
+                survey = survey_modes(program.lower("log_density"), program, priors, start.u,
+                                      start.inverse_mass_matrix, self.chains, self.seed, interval)
+            centres, survey_notes, survey_summary = survey.centres, survey.notes, survey.summary
+            for note in survey_notes:
+                warnings.warn(note, SamplingWarning, stacklevel=2)
+            if survey.better is not None:  # the MAP was a local mode: start (and take the metric) at the best
+                better = survey.better
+                start = start_at_mode(better.u, better.hessian, bool(better.converged), int(better.iterations),
+                                      interval, program.free.labels(), "best mode of a dispersed search",
+                                      start.message)
         self.start = start
         t_map = time.perf_counter() - t0
         matrix: np.ndarray | None = start.inverse_mass_matrix
@@ -172,28 +189,6 @@ class _Sampler:
                           f"matrix, which is adapted during a warm-up of {warmup} iterations", SamplingWarning,
                           stacklevel=2)
         scatter_start = Start(start.u, start.inverse_mass_matrix, start.source)
-        interval = interval_coordinates(program)
-        centres, survey_notes, survey_summary = None, [], "off (disperse=False)"
-        if self.disperse:
-            from .survey import survey_modes
-
-            with backend.using("jax"):
-                survey = survey_modes(program.lower("log_density"), program, self._priors(), start.u,
-                                      start.inverse_mass_matrix, self.chains, self.seed, interval)
-            centres, survey_notes, survey_summary = survey.centres, survey.notes, survey.summary
-            for note in survey_notes:
-                warnings.warn(note, SamplingWarning, stacklevel=2)
-            if survey.better is not None:  # the MAP was a local mode: start (and take the metric) at the best
-                better = survey.better
-                start = start_at_mode(better.u, better.hessian, bool(better.converged), int(better.iterations),
-                                      interval, program.free.labels(), "best mode of a dispersed search",
-                                      start.message)
-                self.start = start
-                scatter_start = Start(start.u, start.inverse_mass_matrix, start.source)
-                if mass_matrix == "laplace":
-                    matrix = start.inverse_mass_matrix
-                    if start.adapt and not adapt:
-                        adapt, warmup = True, max(self.warmup, ADAPT_MIN_WARMUP)
         init = start_points(scatter_start, self.chains, self.init_scatter, self.seed, interval, centres)
         t1 = time.perf_counter()
         samples, stats = self._run_backend(program, init, matrix, self._settings(adapt, warmup))
