@@ -24,21 +24,31 @@ SHAPE = {"q": {"value": 1.0, "fixed": True}, "PA": {"value": 0.0, "fixed": True}
 SOURCES = ((8.2, 12.1), (16.3, 11.9))
 
 
-def two_sources(seed: int = 2) -> bp.Model:
-    n = 24
-    blank = bp.TargetImage(np.zeros((n, n)), variance=np.ones((n, n)))
-    truth = sum(np.asarray(bp.Model(f"s{i}", "gaussian galaxy model", target=blank, quadrature=CHEAP, x=x, y=y,
-                                    flux=600.0, **{k: v["value"] for k, v in SHAPE.items()}).render())
-                for i, (x, y) in enumerate(SOURCES))
-    data = 5.0 + truth + np.random.default_rng(seed).normal(0.0, 1.0, (n, n))
-    target = bp.TargetImage(data, variance=np.ones((n, n)))
+N = 24
+
+
+def source(x: float, y: float, flux: float) -> np.ndarray:
+    """One fixed-shape Gaussian source rendered on the N × N grid (noise-free)."""
+    blank = bp.TargetImage(np.zeros((N, N)), variance=np.ones((N, N)))
+    return np.asarray(bp.Model("s", "gaussian galaxy model", target=blank, quadrature=CHEAP, x=x, y=y, flux=flux,
+                               **{k: v["value"] for k, v in SHAPE.items()}).render())
+
+
+def one_model_fit(data: np.ndarray, variance: float) -> tuple[bp.Model, object]:
+    """Sky + one fixed-shape Gaussian, started at (10, 12), fitted by LM: (group, fit result)."""
+    target = bp.TargetImage(data, variance=np.full(data.shape, variance))
     sky = bp.Model("sky", "flat sky model", target=target)
-    # one model for two sources, started nearer the first
     gal = bp.Model("gal", "gaussian galaxy model", target=target, quadrature=CHEAP, x=10.0, y=12.0, **SHAPE)
     group = bp.Model("g", "group", models=[sky, gal], target=target)
     group.initialize()
-    bp.fit.LM(group).fit()
-    return group
+    return group, bp.fit.LM(group).fit()
+
+
+def two_sources(seed: int = 2) -> bp.Model:
+    """Two equal sources, one model started nearer the first."""
+    truth = sum(source(x, y, 600.0) for x, y in SOURCES)
+    data = 5.0 + truth + np.random.default_rng(seed).normal(0.0, 1.0, (N, N))
+    return one_model_fit(data, 1.0)[0]
 
 
 def _chain_x(post: bp.infer.Posterior) -> np.ndarray:
@@ -53,19 +63,9 @@ def _rhat_x(post: bp.infer.Posterior) -> float:
 
 def mirrored_pair(seed: int = 5) -> bp.Model:
     """Two equal sources, the image exactly mirror-symmetric (noise included): two modes of equal height."""
-    n = 24
-    blank = bp.TargetImage(np.zeros((n, n)), variance=np.ones((n, n)))
-    one = np.asarray(bp.Model("s", "gaussian galaxy model", target=blank, quadrature=CHEAP, x=SOURCES[0][0],
-                              y=SOURCES[0][1], flux=300.0, **{k: v["value"] for k, v in SHAPE.items()}).render())
-    half = 2.5 + one + np.random.default_rng(seed).normal(0.0, 1.0, (n, n))
+    half = 2.5 + source(*SOURCES[0], 300.0) + np.random.default_rng(seed).normal(0.0, 1.0, (N, N))
     data = half + half[:, ::-1]              # each pixel: the sum of two unit-variance noises
-    target = bp.TargetImage(data, variance=np.full((n, n), 2.0))
-    sky = bp.Model("sky", "flat sky model", target=target)
-    gal = bp.Model("gal", "gaussian galaxy model", target=target, quadrature=CHEAP, x=10.0, y=12.0, **SHAPE)
-    group = bp.Model("g", "group", models=[sky, gal], target=target)
-    group.initialize()
-    bp.fit.LM(group).fit()
-    return group
+    return one_model_fit(data, 2.0)[0]
 
 
 def test_a_map_in_a_local_mode_is_left_for_the_better_mode() -> None:
@@ -118,16 +118,8 @@ def test_one_mode_survey_changes_nothing() -> None:
     from bayesphot.models import default_priors
     from bayesphot.program import Program
 
-    n = 24
-    blank = bp.TargetImage(np.zeros((n, n)), variance=np.ones((n, n)))
-    one = np.asarray(bp.Model("s", "gaussian galaxy model", target=blank, quadrature=CHEAP, x=SOURCES[0][0],
-                              y=SOURCES[0][1], flux=600.0, **{k: v["value"] for k, v in SHAPE.items()}).render())
-    target = bp.TargetImage(5.0 + one + np.random.default_rng(1).normal(0.0, 1.0, (n, n)), variance=np.ones((n, n)))
-    sky = bp.Model("sky", "flat sky model", target=target)
-    gal = bp.Model("gal", "gaussian galaxy model", target=target, quadrature=CHEAP, x=10.0, y=12.0, **SHAPE)
-    group = bp.Model("g", "group", models=[sky, gal], target=target)
-    group.initialize()
-    fit = bp.fit.LM(group).fit()
+    data = 5.0 + source(*SOURCES[0], 600.0) + np.random.default_rng(1).normal(0.0, 1.0, (N, N))
+    group, fit = one_model_fit(data, 1.0)
     priors = default_priors(group)
     program = Program(group, priors=priors)
     u = program.free.unconstrained()
