@@ -185,6 +185,16 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
         raise FitError(f"sampling interrupted during warm-up ({done} of {s.warmup} iterations): no draws to keep")
     axis = len(lead)  # the scan's time axis sits after the chains (and objects) axes
     full = {k: np.concatenate([r[k] for r in records], axis=axis) for k in records[0]}
+    samples, stats = _collect(full, s, axis, done)
+    if interrupted:
+        stats["_interrupted"] = np.asarray([min(total, done) - s.warmup, s.draws])
+    return samples, stats
+
+
+def _collect(full: dict[str, np.ndarray], s: SamplerSettings, axis: int,
+             done: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Draws and per-draw statistics after warm-up from the records of every iteration (time on ``axis``)."""
+    total = s.warmup + s.draws
     kept = {k: np.take(v, np.arange(s.warmup, min(total, done)), axis=axis) for k, v in full.items()}
     samples = kept["z"].astype(np.float64)
     steps = kept["num_steps"].astype(np.int64)
@@ -199,8 +209,6 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
         # leapfrog steps of the whole run, warm-up included (popped by the caller into the attributes)
         "_gradient_evaluations": np.asarray(full["num_steps"].astype(np.int64).sum(axis=-1)),
     }
-    if interrupted:
-        stats["_interrupted"] = np.asarray([min(total, done) - s.warmup, s.draws])
     return samples, stats
 
 
@@ -222,6 +230,74 @@ def run(lowered: Any, init: np.ndarray, inverse_mass_matrix: np.ndarray | None,
     matrix = np.eye(k) if inverse_mass_matrix is None else np.asarray(inverse_mass_matrix, dtype=np.float64)
     return _sample(lowered.evaluator(), lowered.key, lowered.params, np.asarray(init, dtype=np.float64),
                    matrix, settings, batched=False, description="NUTS" if settings.kernel == "nuts" else "HMC")
+
+
+def vectorise_objects() -> bool:
+    """Whether a batch of objects runs as one vectorised program (an accelerator) or chain by chain (a CPU).
+
+    A vectorised NUTS iteration lasts as long as the longest tree among all its
+    objects and chains: on an accelerator the lanes are free, but a CPU computes
+    every lane, so 200 objects × 4 chains paid the deepest of 800 trees at every
+    iteration.  On a CPU each (object, chain) instead runs through the one
+    compiled single-chain program, in a pool of one thread per core.
+    """
+    import jax
+
+    return jax.default_backend() != "cpu"
+
+
+def _sample_objects_in_threads(lowered: list[Any], init: np.ndarray, matrices: np.ndarray,
+                               s: SamplerSettings) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`run_batch` on a CPU: every (object, chain) a single-chain run of one compiled program, in threads."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    import jax
+
+    from .mode import potential_at
+
+    total = s.warmup + s.draws
+    chunk, n_chunks = _chunking(total, False)
+    evaluate, key = lowered[0].evaluator(), lowered[0].key
+    init_fn, advance_fn = _runners(evaluate, key, s, chunk, batched=False, vector_chains=False)
+    objects, chains = init.shape[:2]
+    keys = np.asarray(jax.random.split(jax.random.PRNGKey(s.seed), objects * chains)).reshape(objects, chains, -1)
+
+    def one_object(i: int) -> list[dict[str, np.ndarray]]:
+        params = lowered[i].params
+        potential, grad = potential_at(key, evaluate, params, init[i])
+        out = []
+        for c in range(chains):
+            state = init_fn(params, init[i, c], potential[c], grad[c], matrices[i], keys[i, c])
+            records = []
+            for _ in range(n_chunks):
+                state, record = advance_fn(state, params)
+                records.append({k: np.asarray(v) for k, v in record.items()})
+            out.append({k: np.concatenate([r[k] for r in records]) for k in records[0]})
+        return out
+
+    bar = None
+    if s.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=objects, desc=f"NUTS, {objects} objects", unit="object", leave=False)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(objects, os.cpu_count() or 1)),
+                              thread_name_prefix="bayesphot-object")
+    try:
+        futures = [pool.submit(one_object, i) for i in range(objects)]
+        results = []
+        for future in futures:
+            results.append(future.result())
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:
+        raise FitError("sampling of the batch was interrupted (Ctrl-C); nothing was kept") from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        if bar is not None:
+            bar.close()
+    full = {k: np.stack([np.stack([chain[k] for chain in result]) for result in results]) for k in results[0][0]}
+    return _collect(full, s, 2, n_chunks * chunk)
 
 
 #: memory of one chain of a vectorised NUTS program per data pixel (bytes): 200 objects × 4 chains of
@@ -249,7 +325,7 @@ def padded_slices(count: int, size: int) -> list[tuple[list[int], int]]:
 
 def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.ndarray,
               settings: SamplerSettings, pixels: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Sample many programs of one structure as vectorised programs of a bounded size.
+    """Sample many programs of one structure: vectorised programs of a bounded size, or on a CPU chain by chain.
 
     Parameters
     ----------
@@ -271,6 +347,9 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
     keys = {low.key for low in lowered}
     if len(keys) != 1:
         raise ValueError("run_batch needs programs of one structure")
+    if not vectorise_objects():
+        return _sample_objects_in_threads(lowered, np.asarray(init, dtype=np.float64),
+                                          np.asarray(inverse_mass_matrices, dtype=np.float64), settings)
     count = len(lowered)
     size = count if pixels <= 0 else min(count, batch_size(pixels, init.shape[1]))
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []

@@ -8,7 +8,11 @@ stamp shape, which parameters are free, dtype), and for each group
    sampled density from the current values (:func:`~bayesphot.infer.mode.refine_mode_batch`,
    ``vmap`` over objects), and the inverse exact Hessian there as its mass matrix;
 2. samples all objects and chains in one compiled program (``vmap`` over objects
-   and chains of numpyro's NUTS kernel; :func:`~bayesphot.infer._numpyro.run_batch`).
+   and chains of numpyro's NUTS kernel; :func:`~bayesphot.infer._numpyro.run_batch`)
+   on an accelerator; on a CPU every (object, chain) runs through one compiled
+   single-chain program in a pool of threads, and each object searches its own
+   start, so no object waits for the slowest (see
+   :func:`~bayesphot.infer._numpyro.vectorise_objects`).
    Objects whose start curvature is not trusted (a mode at a limit, an
    ill-conditioned Hessian) form a second batch that adapts its mass matrix;
 3. builds one :class:`~bayesphot.infer.Posterior` per object, diagnosed, and
@@ -32,7 +36,7 @@ from ..errors import FitError
 from ..models.base import Model
 from ..models.shared_quadrature import shared_quadrature
 from ..program import Program
-from .mode import Mode, refine_mode_batch
+from .mode import Mode, refine_mode, refine_mode_batch
 from .posterior import Posterior, diagnose
 from .start import SamplingWarning, Start, interval_coordinates, start_at_mode, start_points
 
@@ -48,16 +52,26 @@ def _group_by_structure(lowered: list[Any]) -> list[list[int]]:
 
 
 def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[Start]:
-    from ._numpyro import batch_size, padded_slices
+    from ._numpyro import batch_size, padded_slices, vectorise_objects
 
     interval = interval_coordinates(programs[0])
     u0 = np.stack([p.free.unconstrained() for p in programs])
     count, k = u0.shape
-    # in slices of bounded memory (each object evaluates 2k + 1 points at once; 200 objects in one
-    # call took 18.7 GB), the last slice padded so that every slice runs one compiled function
-    size = min(count, batch_size(programs[0].n_pixels, 2 * k + 1))
-    parts = [(refine_mode_batch([lowered[i] for i in index], u0[index], interval, max_iter=max_iter), real)
-             for index, real in padded_slices(count, size)]
+    if vectorise_objects():
+        # in slices of bounded memory (each object evaluates 2k + 1 points at once; 200 objects in one
+        # call took 18.7 GB), the last slice padded so that every slice runs one compiled function
+        size = min(count, batch_size(programs[0].n_pixels, 2 * k + 1))
+        parts = [(refine_mode_batch([lowered[i] for i in index], u0[index], interval, max_iter=max_iter), real)
+                 for index, real in padded_slices(count, size)]
+    else:  # a CPU: each object's own search (a vectorised one iterates until the slowest converges), threaded
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, min(count, os.cpu_count() or 1))) as pool:
+            singles = list(pool.map(lambda i: refine_mode(lowered[i], u0[i], interval, max_iter=max_iter),
+                                    range(count)))
+        parts = [(Mode(*(np.stack([getattr(m, name) for m in singles])
+                         for name in ("u", "hessian", "potential", "iterations", "converged"))), count)]
     mode = Mode(*(np.concatenate([getattr(part, name)[:real] for part, real in parts])
                   for name in ("u", "hessian", "potential", "iterations", "converged")))
     labels = programs[0].free.labels()
