@@ -17,7 +17,12 @@ import math
 
 from ..backend import Array, device_of, digamma, gammaln, namespace, stop_gradient
 
-_SERIES_TERMS = 256  # enough for x = b_n ≤ 40, i.e. n ≤ 20
+#: terms of the power series: 64 already give b_n to 8e-15 (relative) for 0.2 ≤ n ≤ 20 (x = b_n ≤ 40);
+#: 96 leave a margin.  256 made b_n a fifth of a 64² Sérsic gradient.
+_SERIES_TERMS = 96
+#: Newton steps from the asymptotic start (error ≤ 5e-3 at n = 0.2, 2e-6 for n ≥ 0.36): 3 leave 1e-11
+#: at n = 0.2, 4 reach rounding everywhere
+NEWTON_STEPS = 4
 
 
 def b_n_asymptotic(n: Array) -> Array:
@@ -74,7 +79,7 @@ def b_n(n: Array) -> Array:
     n0 = stop_gradient(n)
     a = 2.0 * n0
     b = xp.maximum(b_n_asymptotic(n0), xp.asarray(1e-3, dtype=n.dtype, device=device_of(n)))
-    for _ in range(6):
+    for _ in range(NEWTON_STEPS):
         step = (regularized_gamma_p(a, b) - 0.5) / _dp_dx(a, b)
         b = xp.maximum(b - step, b * 0.1)
     slope = -2.0 * _dp_da(a, b) / _dp_dx(a, b)
