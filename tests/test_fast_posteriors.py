@@ -93,11 +93,15 @@ def test_lowering_separates_numbers_from_structure() -> None:
     assert Program(b).lower("log_density").key != la.key
 
 
-@pytest.mark.parametrize("memory_gb", [None, "0.11"], ids=["one-program", "slices-of-two"])
-def test_batched_nuts_recovers_exact_linear_gaussian_posteriors(memory_gb: str | None,
+@pytest.mark.parametrize(("vectorised", "memory_gb"), [(False, None), (True, None), (True, "0.11")],
+                         ids=["chain-by-chain", "one-program", "slices-of-two"])
+def test_batched_nuts_recovers_exact_linear_gaussian_posteriors(vectorised: bool, memory_gb: str | None,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways of sampling a batch: chain by chain in threads (a CPU) and one vectorised program
+    (an accelerator; forced here), the latter also in memory slices."""
     from bayesphot.infer import _numpyro
 
+    monkeypatch.setattr(_numpyro, "vectorise_objects", lambda: vectorised)
     if memory_gb is not None:  # a memory budget for two objects per program: slices of 2, the last padded
         monkeypatch.setenv("BAYESPHOT_BATCH_GB", memory_gb)
         assert _numpyro.batch_size(16 * 16, 2) == 2
