@@ -19,9 +19,9 @@ from .registry import register
 class PointSource(Model):
     """An unresolved source: ``flux`` × PSF centred at (x, y) arcsec.
 
-    The PSF is resampled to the sub-pixel position by cubic convolution on
-    its own (oversampled) grid, then binned to image pixels; flux is
-    conserved exactly while the PSF lies inside the window.
+    The PSF is resampled to the sub-pixel position by band-limited (periodic
+    sinc) interpolation on its own (oversampled) grid
+    (:mod:`bayesphot.render.shift`), then binned to image pixels.
     """
 
     model_type = "point source"
