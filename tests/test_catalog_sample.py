@@ -49,3 +49,23 @@ def test_laplace_draws_hold_an_element_on_a_limit_at_the_map():
         if name in ("g:x", "g:y"):  # identity transform: the sd in u is the sd of the draws
             assert np.std(draws) == pytest.approx(expected[i if i < iq else i - 1], rel=0.15), name
     assert np.all(np.isfinite(post["g:flux"].values))
+
+
+def test_a_sampler_issue_flags_only_the_sources_it_names():
+    """r̂ / ESS / at-a-limit messages flag the sources whose parameters they name (the sky's: all);
+    divergences and saturated trees concern the joint sampler and flag every source."""
+    from bayesphot.catalog.sample import issues_of_source
+
+    issues = [
+        "r_hat > 1.01 for s12:n (1.030), s12:Re (1.020)",
+        "bulk ESS below 100 for s3:x (40)",
+        "at a limit, held at the MAP in the Laplace draws: s1:n",
+        "r_hat > 1.01 for sky:I (1.020)",
+        "4 divergent transitions after warm-up (divergent draws deviate most in s12:n)",
+        "2.0% of draws hit the maximum tree depth 10 (slowest-mixing: s3:q); the mass matrix may be poor",
+    ]
+    group_wide = issues[3:]
+    assert issues_of_source(issues, "s12") == [issues[0], *group_wide]
+    assert issues_of_source(issues, "s3") == [issues[1], *group_wide]
+    assert issues_of_source(issues, "s1") == [issues[2], *group_wide]
+    assert issues_of_source(issues, "s2") == group_wide      # s2 is not s12's suffix

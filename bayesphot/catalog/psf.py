@@ -17,8 +17,8 @@ stated and changed):
 
 The ePSF is built on the image's own pixel grid (``oversampling=1`` by
 default): an effective PSF is already integrated over a pixel, which is what a
-point source of :class:`~bayesphot.models.PointSource` places (cubic
-convolution) on a grid of oversampling 1.
+point source of :class:`~bayesphot.models.PointSource` places (band-limited
+interpolation) on a grid of oversampling 1.
 """
 
 from __future__ import annotations

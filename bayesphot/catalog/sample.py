@@ -17,6 +17,7 @@ rest of the pipeline.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,6 +177,27 @@ def _nuts(model: Model, draws: int, seed: int, chains: int, warmup: int) -> Samp
                    {k: float(np.min(ess[k].values)) for k in names}, div)
 
 
+#: diagnostics that name the parameters they concern: a source's row carries them only when they name
+#: one of its own parameters (or no source's, e.g. the sky's).  Divergences and saturated trees are
+#: properties of the group's joint sampler and flag every row.
+PER_PARAMETER_ISSUES = ("r_hat", "bulk ESS", "at a limit")
+
+
+def issues_of_source(issues: list[str], name: str) -> list[str]:
+    """The group's sampler ``issues`` that concern source ``name`` (a prefix such as ``"s12"``).
+
+    An r̂, ESS or at-a-limit message that names only other sources' parameters
+    (``"s7:n"``) is left out; every other message is kept.
+    """
+    out = []
+    for issue in issues:
+        named = set(re.findall(r"\b(s\d+):", issue))
+        if issue.startswith(PER_PARAMETER_ISSUES) and named and name not in named:
+            continue
+        out.append(issue)
+    return out
+
+
 def sample_posterior(model: Model, fit: Any, sampler: str = "laplace", draws: int = 1000, seed: int = 0,
                      chains: int = 2, warmup: int = 200) -> Sampled:
     """Posterior draws of a fitted group model.
@@ -204,4 +226,4 @@ def sample_posterior(model: Model, fit: Any, sampler: str = "laplace", draws: in
     raise FitError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
 
 
-__all__ = ["SAMPLERS", "Sampled", "sample_posterior", "total_fluxes"]
+__all__ = ["PER_PARAMETER_ISSUES", "SAMPLERS", "Sampled", "issues_of_source", "sample_posterior", "total_fluxes"]

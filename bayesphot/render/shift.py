@@ -10,7 +10,10 @@ FWHM 2.8 px: 1.4e-4 of the peak, no position or flux bias), where the Keys
 fit by 0.015 px and the flux by 1 % (as many σ as S/N / 100 for a point
 source: a catalog's bright stars under-covered).  The result is an analytic
 function of the shift.  A PSF sampled more coarsely than its FWHM / 2 is not
-band-limited: give it oversampled (``PSFImage(..., oversampling=s)``).
+band-limited: give it oversampled (``PSFImage(..., oversampling=s)``).  A
+kernel cut off where it is still bright rings: a 9 × 9 Gaussian of σ = 1.5 px,
+cut at 2.8 % of its peak, gives pixels down to −0.17 % of the peak and loses
+7e-6 of its flux; give PSFs that fall to about zero at their edges.
 """
 
 from __future__ import annotations
