@@ -4,7 +4,8 @@
     python benchmarks/catalog.py eso      --groups /path/eso_groups   (a run of `bayesphot catalog` on the field)
     python benchmarks/catalog.py coverage [--n 200] [--workers 2]
 
-Each prints a table and writes JSON to benchmarks/results/catalog_<mode>.json.
+Each prints a table and writes JSON to benchmarks/results/catalog_<mode>.json (coverage:
+catalog_coverage_<sampler>.json; `--sampler nuts` samples every group with NUTS).
 
 * ``timing``: synthetic fields (numpy-rendered point sources and Sérsics on a
   Gaussian PSF, 50 sources per 256² at most), wall time of ``bp.catalog.run``
@@ -183,11 +184,13 @@ def coverage(args: argparse.Namespace) -> None:
     rms_level = float(np.median(rms_map))
     sources = synthetic_field(args.n, shape, seed=args.seed, rms=rms_level, fwhm=2.8)
     image, rms = simulate_field(shape, sources, 2.8, rms_map, seed=args.seed)
-    out = Path(args.scratch) / "coverage" / "cat.fits"
+    # a re-run with the same settings resumes (finished groups are kept); other settings, another folder
+    out = Path(args.scratch) / f"coverage_n{args.n}_seed{args.seed}_{args.sampler}" / "cat.fits"
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     table = bp.catalog.run(image, out, rms=rms, psf=gaussian_psf(2.8, 15), background=0.0, n_workers=args.workers,
-                           settings=CatalogSettings(types=tuple(args.types.split(",")), draws=args.draws),
+                           settings=CatalogSettings(types=tuple(args.types.split(",")), draws=args.draws,
+                                                    sampler=args.sampler),
                            detection={"nsigma": 2.0}, progress=True)
     wall = time.perf_counter() - t0
     folder = groups_folder(out)
@@ -255,8 +258,8 @@ def coverage(args: argparse.Namespace) -> None:
         kinds.setdefault(rec["kind"], {}).setdefault(rec["chosen"], 0)
         kinds[rec["kind"]][rec["chosen"]] += 1
     print("true kind → chosen type:", kinds)
-    _save("coverage", {"n_injected": len(sources), "n_matched": len(records), "wall_s": wall, "table": table_rows,
-                       "choice": kinds, "settings": vars(args)})
+    _save(f"coverage_{args.sampler}", {"n_injected": len(sources), "n_matched": len(records), "wall_s": wall,
+                                       "table": table_rows, "choice": kinds, "settings": vars(args)})
 
 
 def main() -> None:
@@ -277,6 +280,7 @@ def main() -> None:
     c.add_argument("--types", default="point,sersic")
     c.add_argument("--draws", type=int, default=1000)
     c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--sampler", default="laplace", choices=["laplace", "nuts"])
     c.add_argument("--scratch", default="/tmp/bayesphot_catalog_bench")
     args = parser.parse_args()
     {"timing": timing, "eso": eso, "coverage": coverage}[args.mode](args)
