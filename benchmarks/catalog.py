@@ -182,57 +182,63 @@ def coverage(args: argparse.Namespace) -> None:
     rms_map = fits.getdata(ESO / "rms.fits").astype(np.float64)
     shape = rms_map.shape
     rms_level = float(np.median(rms_map))
-    sources = synthetic_field(args.n, shape, seed=args.seed, rms=rms_level, fwhm=2.8)
-    image, rms = simulate_field(shape, sources, 2.8, rms_map, seed=args.seed)
-    # a re-run with the same settings resumes (finished groups are kept); other settings, another folder
-    out = Path(args.scratch) / f"coverage_n{args.n}_seed{args.seed}_{args.sampler}" / "cat.fits"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    table = bp.catalog.run(image, out, rms=rms, psf=gaussian_psf(2.8, 15), background=0.0, n_workers=args.workers,
-                           settings=CatalogSettings(types=tuple(args.types.split(",")), draws=args.draws,
-                                                    sampler=args.sampler),
-                           detection={"nsigma": 2.0}, progress=True)
-    wall = time.perf_counter() - t0
-    folder = groups_folder(out)
-    idatas = {}
-    records = []
-    for t in sources:
-        d = np.hypot(table["x_mean"] - t.x, table["y_mean"] - t.y)
-        i = int(np.argmin(d))
-        if d[i] > 1.5:
-            continue
-        r = table[i]
-        if r["flags"] & 32:
-            continue
-        g = int(r["group_id"])
-        if g not in idatas:
-            idatas[g] = az.from_netcdf(str(folder / f"group_{g:05d}.nc"))
-        post = idatas[g].posterior
-        name = f"s{int(r['id'])}"
-        area = math.pi * (2.8 / 2.355) ** 2 * 4.0 + (2 * math.pi * t.Re**2 if t.kind == "sersic" else 0.0)
-        snr = t.flux / (rms_level * math.sqrt(area))
-        rec = {"kind": t.kind, "chosen": str(r["type"]), "snr": snr, "group_size": int(r["group_size"])}
-        truth = {"flux": t.flux, "x": t.x, "y": t.y, "Re": t.Re, "n": t.n}
-        for key in ("flux", "x", "y", "Re", "n"):
-            var = f"{name}:{key}"
-            if var not in post:
+    # fields of at most 50 sources each (as crowded as the ESO field's detections; 200 in one 256² field
+    # merge into a few giant groups), pooled
+    records: list[dict] = []
+    wall, injected = 0.0, 0
+    for field in range(math.ceil(args.n / args.per_field)):
+        seed = args.seed + field
+        sources = synthetic_field(args.per_field, shape, seed=seed, rms=rms_level, fwhm=2.8)
+        image, rms = simulate_field(shape, sources, 2.8, rms_map, seed=seed)
+        # a re-run with the same settings resumes (finished groups are kept); other settings, another folder
+        out = Path(args.scratch) / f"coverage_{args.per_field}_seed{seed}_{args.sampler}" / "cat.fits"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        table = bp.catalog.run(image, out, rms=rms, psf=gaussian_psf(2.8, 15), background=0.0, n_workers=args.workers,
+                               settings=CatalogSettings(types=tuple(args.types.split(",")), draws=args.draws,
+                                                        sampler=args.sampler),
+                               detection={"nsigma": 2.0}, progress=True)
+        wall += time.perf_counter() - t0
+        injected += len(sources)
+        folder = groups_folder(out)
+        idatas = {}
+        for t in sources:
+            d = np.hypot(table["x_mean"] - t.x, table["y_mean"] - t.y)
+            i = int(np.argmin(d))
+            if d[i] > 1.5:
                 continue
-            draws = np.asarray(post[var].values).ravel()
-            value = truth[key]
-            if key in ("x", "y"):   # draws are cutout arcsec (pixelscale 1 here): shift to full-image pixels
-                draws = draws + (r[f"{key}_mean"] - float(np.mean(draws)))
-            if not np.isfinite(value):
+            r = table[i]
+            if r["flags"] & 32:
                 continue
-            lo68, hi68, lo95, hi95 = np.percentile(draws, [16, 84, 2.5, 97.5])
-            fisher = r[f"{key}_sd_fisher"]
-            centre = float(np.median(draws))
-            rec[key] = {"in68": bool(lo68 <= value <= hi68), "in95": bool(lo95 <= value <= hi95),
-                        "fisher68": bool(abs(centre - value) <= fisher) if np.isfinite(fisher) else None,
-                        "fisher95": bool(abs(centre - value) <= 1.96 * fisher) if np.isfinite(fisher) else None,
-                        "sd": float(np.std(draws)), "fisher_sd": float(fisher)}
-        records.append(rec)
+            g = int(r["group_id"])
+            if g not in idatas:
+                idatas[g] = az.from_netcdf(str(folder / f"group_{g:05d}.nc"))
+            post = idatas[g].posterior
+            name = f"s{int(r['id'])}"
+            area = math.pi * (2.8 / 2.355) ** 2 * 4.0 + (2 * math.pi * t.Re**2 if t.kind == "sersic" else 0.0)
+            snr = t.flux / (rms_level * math.sqrt(area))
+            rec = {"kind": t.kind, "chosen": str(r["type"]), "snr": snr, "group_size": int(r["group_size"])}
+            truth = {"flux": t.flux, "x": t.x, "y": t.y, "Re": t.Re, "n": t.n}
+            for key in ("flux", "x", "y", "Re", "n"):
+                var = f"{name}:{key}"
+                if var not in post:
+                    continue
+                draws = np.asarray(post[var].values).ravel()
+                value = truth[key]
+                if key in ("x", "y"):   # draws are cutout arcsec (pixelscale 1 here): shift to full-image pixels
+                    draws = draws + (r[f"{key}_mean"] - float(np.mean(draws)))
+                if not np.isfinite(value):
+                    continue
+                lo68, hi68, lo95, hi95 = np.percentile(draws, [16, 84, 2.5, 97.5])
+                fisher = r[f"{key}_sd_fisher"]
+                centre = float(np.median(draws))
+                rec[key] = {"in68": bool(lo68 <= value <= hi68), "in95": bool(lo95 <= value <= hi95),
+                            "fisher68": bool(abs(centre - value) <= fisher) if np.isfinite(fisher) else None,
+                            "fisher95": bool(abs(centre - value) <= 1.96 * fisher) if np.isfinite(fisher) else None,
+                            "sd": float(np.std(draws)), "fisher_sd": float(fisher)}
+            records.append(rec)
     bins = [(0, 20), (20, 50), (50, 1e9)]
-    print(f"\n{len(records)} of {len(sources)} injected sources matched and fitted ({wall:.0f} s)")
+    print(f"\n{len(records)} of {injected} injected sources matched and fitted ({wall:.0f} s)")
     print(f"{'S/N':>9} {'qty':>5} {'N':>4} {'post 68':>8} {'post 95':>8} {'Fisher 68':>10} {'Fisher 95':>10} "
           f"{'sd/σF':>6}")
     table_rows = []
@@ -258,7 +264,7 @@ def coverage(args: argparse.Namespace) -> None:
         kinds.setdefault(rec["kind"], {}).setdefault(rec["chosen"], 0)
         kinds[rec["kind"]][rec["chosen"]] += 1
     print("true kind → chosen type:", kinds)
-    _save(f"coverage_{args.sampler}", {"n_injected": len(sources), "n_matched": len(records), "wall_s": wall,
+    _save(f"coverage_{args.sampler}", {"n_injected": injected, "n_matched": len(records), "wall_s": wall,
                                        "table": table_rows, "choice": kinds, "settings": vars(args)})
 
 
@@ -275,7 +281,8 @@ def main() -> None:
     e = sub.add_parser("eso")
     e.add_argument("--groups", required=True, help="the <catalog>_groups folder of a run on eso_deep_field")
     c = sub.add_parser("coverage")
-    c.add_argument("--n", type=int, default=200)
+    c.add_argument("--n", type=int, default=200, help="sources injected in all")
+    c.add_argument("--per-field", type=int, default=50, help="sources per 256² field (seeds seed, seed + 1, …)")
     c.add_argument("--workers", type=int, default=2)
     c.add_argument("--types", default="point,sersic")
     c.add_argument("--draws", type=int, default=1000)
