@@ -16,7 +16,7 @@ catalog_coverage_<sampler>.json; `--sampler nuts` samples every group with NUTS)
   all point sources (stars through the ePSF).
 * ``coverage``: sources injected into Gaussian noise with the ESO field's rms
   map and ePSF-like Gaussian PSF (FWHM 2.8 px), S/N 10–300, a third of them in
-  close pairs; the 68 % / 95 % coverage of flux, x, y, Re, n per S/N bin for
+  close pairs, in fields of 50; the 68 % / 95 % coverage of flux, x, y, Re, n per S/N bin for
   the posterior (central intervals of the draws) and for the Fisher-diagonal σ.
 """
 
@@ -171,13 +171,29 @@ def eso(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------ coverage
+def _injected_field(shape: tuple[int, int], sources: list, rms_map: np.ndarray, seed: int):
+    """Injected sources plus noise of ``rms_map``: point sources as the exactly pixel-integrated Gaussian
+    (erf), Sérsics by bayesphot's auto quadrature (≤ 1e-4 of the peak) through the PSF image the fit uses.
+
+    The numpy brute-force Sérsic (7 × 7 sub-pixels, then a Gaussian blur) errs by 3–6 % of the peak and
+    moves the centroid of a cuspy profile by 0.02–0.03 px, several σ at S/N > 50; and through the same PSF
+    image the injection tests the inference, not the PSF convention (see the closing note of issue 8).
+    """
+    from bayesphot.catalog.simulate import gaussian_psf, render_sources
+
+    points = [s for s in sources if s.kind == "point"]
+    galaxies = [s for s in sources if s.kind != "point"]
+    clean = render_sources(shape, points, 2.8) + render_sources(shape, galaxies, gaussian_psf(2.8, 15))
+    return clean + np.random.default_rng(seed).standard_normal(shape) * rms_map, rms_map
+
+
 def coverage(args: argparse.Namespace) -> None:
     import arviz as az
     from astropy.io import fits
 
     import bayesphot as bp
     from bayesphot.catalog import CatalogSettings, groups_folder
-    from bayesphot.catalog.simulate import gaussian_psf, simulate_field
+    from bayesphot.catalog.simulate import gaussian_psf
 
     rms_map = fits.getdata(ESO / "rms.fits").astype(np.float64)
     shape = rms_map.shape
@@ -189,7 +205,7 @@ def coverage(args: argparse.Namespace) -> None:
     for field in range(math.ceil(args.n / args.per_field)):
         seed = args.seed + field
         sources = synthetic_field(args.per_field, shape, seed=seed, rms=rms_level, fwhm=2.8)
-        image, rms = simulate_field(shape, sources, 2.8, rms_map, seed=seed)
+        image, rms = _injected_field(shape, sources, rms_map, seed)
         # a re-run with the same settings resumes (finished groups are kept); other settings, another folder
         out = Path(args.scratch) / f"coverage_{args.per_field}_seed{seed}_{args.sampler}" / "cat.fits"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -239,26 +255,28 @@ def coverage(args: argparse.Namespace) -> None:
             records.append(rec)
     bins = [(0, 20), (20, 50), (50, 1e9)]
     print(f"\n{len(records)} of {injected} injected sources matched and fitted ({wall:.0f} s)")
-    print(f"{'S/N':>9} {'qty':>5} {'N':>4} {'post 68':>8} {'post 95':>8} {'Fisher 68':>10} {'Fisher 95':>10} "
-          f"{'sd/σF':>6}")
+    print(f"{'true kind':>9} {'S/N':>9} {'qty':>5} {'N':>4} {'post 68':>8} {'post 95':>8} {'Fisher 68':>10} "
+          f"{'Fisher 95':>10} {'sd/σF':>6}")
     table_rows = []
-    for lo, hi in bins:
-        for key in ("flux", "x", "y", "Re", "n"):
-            sel = [rec[key] for rec in records if lo <= rec["snr"] < hi and key in rec
-                   and (key not in ("Re", "n") or (rec["kind"] == "sersic" and rec["chosen"] == "sersic"))]
-            if not sel:
-                continue
-            fish = [s for s in sel if s["fisher68"] is not None]
-            nan = float("nan")
-            row = {"snr": f"{lo}-{hi if hi < 1e9 else 'inf'}", "qty": key, "N": len(sel),
-                   "post68": float(np.mean([s["in68"] for s in sel])),
-                   "post95": float(np.mean([s["in95"] for s in sel])),
-                   "fisher68": float(np.mean([s["fisher68"] for s in fish])) if fish else nan,
-                   "fisher95": float(np.mean([s["fisher95"] for s in fish])) if fish else nan,
-                   "sd_over_fisher": float(np.median([s["sd"] / s["fisher_sd"] for s in fish])) if fish else nan}
-            table_rows.append(row)
-            print(f"{row['snr']:>9} {key:>5} {row['N']:4d} {row['post68']:8.2f} {row['post95']:8.2f} "
-                  f"{row['fisher68']:10.2f} {row['fisher95']:10.2f} {row['sd_over_fisher']:6.2f}")
+    for kind in ("point", "sersic"):
+        for lo, hi in bins:
+            for key in ("flux", "x", "y", "Re", "n"):
+                # a source counts under its true kind when the catalog chose that kind for it
+                sel = [rec[key] for rec in records if lo <= rec["snr"] < hi and key in rec
+                       and rec["kind"] == kind and rec["chosen"] == kind]
+                if not sel:
+                    continue
+                fish = [s for s in sel if s["fisher68"] is not None]
+                nan = float("nan")
+                row = {"kind": kind, "snr": f"{lo}-{hi if hi < 1e9 else 'inf'}", "qty": key, "N": len(sel),
+                       "post68": float(np.mean([s["in68"] for s in sel])),
+                       "post95": float(np.mean([s["in95"] for s in sel])),
+                       "fisher68": float(np.mean([s["fisher68"] for s in fish])) if fish else nan,
+                       "fisher95": float(np.mean([s["fisher95"] for s in fish])) if fish else nan,
+                       "sd_over_fisher": float(np.median([s["sd"] / s["fisher_sd"] for s in fish])) if fish else nan}
+                table_rows.append(row)
+                print(f"{kind:>9} {row['snr']:>9} {key:>5} {row['N']:4d} {row['post68']:8.2f} {row['post95']:8.2f} "
+                      f"{row['fisher68']:10.2f} {row['fisher95']:10.2f} {row['sd_over_fisher']:6.2f}")
     kinds = {}
     for rec in records:
         kinds.setdefault(rec["kind"], {}).setdefault(rec["chosen"], 0)
