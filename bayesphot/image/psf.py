@@ -20,6 +20,25 @@ class PSFImage:
     oversampling : int
         PSF pixels per image pixel along each axis (1 = same grid as the image).
         The PSF is centred on its middle pixel.
+
+    Notes
+    -----
+    How the image is used (measured 2026-11-27; a flag to declare which kind of
+    image this is remains to be added):
+
+    * extended models integrate their profile over (sub-)pixels and convolve that
+      with these samples, which is right for the PSF *sampled* at (sub-)pixel
+      centres;
+    * a point source places these samples at its position and, with
+      ``oversampling`` > 1, sums them into image pixels, which is right for an
+      *effective* PSF (already integrated over an image pixel) at ``oversampling`` 1
+      and for a sampled PSF when oversampled.
+
+    So at ``oversampling`` 1 one image cannot suit both: an effective PSF (the
+    ePSF of :mod:`bayesphot.catalog.psf`, photutils' ``EPSFBuilder``) convolves
+    galaxies with one pixel too many (for a Gaussian of FWHM 2.8 px, Sérsic images
+    3–4 % of their peak too broad), a sampled PSF makes stars one pixel too
+    sharp.  Give an oversampled PSF (3 or more) where that matters.
     """
 
     def __init__(self, data: np.ndarray, oversampling: int = 1) -> None:
