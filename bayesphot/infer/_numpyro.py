@@ -111,13 +111,16 @@ def _chain_threads(chains: int, batched: bool) -> int:
     lasts as long as its longest tree).  On an accelerator, and for batches of
     objects, one vectorised program keeps the device busy.
     """
+    if batched or chains < 2 or vectorise_objects():
+        return 0
+    return cpu_threads(chains)
+
+
+def cpu_threads(tasks: int) -> int:
+    """Threads for ``tasks`` independent runs: one per core, at most one per task, at least one."""
     import os
 
-    import jax
-
-    if batched or chains < 2 or jax.default_backend() != "cpu":
-        return 0
-    return max(1, min(chains, os.cpu_count() or 1))
+    return max(1, min(tasks, os.cpu_count() or 1))
 
 
 def _chunking(total: int, progress: bool) -> tuple[int, int]:
@@ -249,7 +252,6 @@ def vectorise_objects() -> bool:
 def _sample_objects_in_threads(lowered: list[Any], init: np.ndarray, matrices: np.ndarray,
                                s: SamplerSettings) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """:func:`run_batch` on a CPU: every (object, chain) a single-chain run of one compiled program, in threads."""
-    import os
     from concurrent.futures import ThreadPoolExecutor
 
     import jax
@@ -263,33 +265,31 @@ def _sample_objects_in_threads(lowered: list[Any], init: np.ndarray, matrices: n
     objects, chains = init.shape[:2]
     keys = np.asarray(jax.random.split(jax.random.PRNGKey(s.seed), objects * chains)).reshape(objects, chains, -1)
 
-    def one_object(i: int) -> list[dict[str, np.ndarray]]:
+    # the start's potential and gradient, one compiled block per object; then every (object, chain) is a task
+    starts = [potential_at(key, evaluate, lowered[i].params, init[i]) for i in range(objects)]
+
+    def one_chain(i: int, c: int) -> dict[str, np.ndarray]:
         params = lowered[i].params
-        potential, grad = potential_at(key, evaluate, params, init[i])
-        out = []
-        for c in range(chains):
-            state = init_fn(params, init[i, c], potential[c], grad[c], matrices[i], keys[i, c])
-            records = []
-            for _ in range(n_chunks):
-                state, record = advance_fn(state, params)
-                records.append({k: np.asarray(v) for k, v in record.items()})
-            out.append({k: np.concatenate([r[k] for r in records]) for k in records[0]})
-        return out
+        state = init_fn(params, init[i, c], starts[i][0][c], starts[i][1][c], matrices[i], keys[i, c])
+        records = []
+        for _ in range(n_chunks):
+            state, record = advance_fn(state, params)
+            records.append({k: np.asarray(v) for k, v in record.items()})
+        return {k: np.concatenate([r[k] for r in records]) for k in records[0]}
 
     bar = None
     if s.progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=objects, desc=f"NUTS, {objects} objects", unit="object", leave=False)
-    pool = ThreadPoolExecutor(max_workers=max(1, min(objects, os.cpu_count() or 1)),
-                              thread_name_prefix="bayesphot-object")
+        bar = tqdm(total=objects * chains, desc=f"NUTS, {objects} objects", unit="chain", leave=False)
+    pool = ThreadPoolExecutor(max_workers=cpu_threads(objects * chains), thread_name_prefix="bayesphot-chain")
     try:
-        futures = [pool.submit(one_object, i) for i in range(objects)]
+        futures = [[pool.submit(one_chain, i, c) for c in range(chains)] for i in range(objects)]
         results = []
-        for future in futures:
-            results.append(future.result())
+        for per_object in futures:
+            results.append([future.result() for future in per_object])
             if bar is not None:
-                bar.update(1)
+                bar.update(chains)
     except KeyboardInterrupt:
         raise FitError("sampling of the batch was interrupted (Ctrl-C); nothing was kept") from None
     finally:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,7 +53,7 @@ def _group_by_structure(lowered: list[Any]) -> list[list[int]]:
 
 
 def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[Start]:
-    from ._numpyro import batch_size, padded_slices, vectorise_objects
+    from ._numpyro import batch_size, cpu_threads, padded_slices, vectorise_objects
 
     interval = interval_coordinates(programs[0])
     u0 = np.stack([p.free.unconstrained() for p in programs])
@@ -63,17 +64,14 @@ def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[
         size = min(count, batch_size(programs[0].n_pixels, 2 * k + 1))
         parts = [(refine_mode_batch([lowered[i] for i in index], u0[index], interval, max_iter=max_iter), real)
                  for index, real in padded_slices(count, size)]
+        mode = Mode(*(np.concatenate([getattr(part, f.name)[:real] for part, real in parts]) for f in fields(Mode)))
     else:  # a CPU: each object's own search (a vectorised one iterates until the slowest converges), threaded
-        import os
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=max(1, min(count, os.cpu_count() or 1))) as pool:
+        with ThreadPoolExecutor(max_workers=cpu_threads(count)) as pool:
             singles = list(pool.map(lambda i: refine_mode(lowered[i], u0[i], interval, max_iter=max_iter),
                                     range(count)))
-        parts = [(Mode(*(np.stack([getattr(m, name) for m in singles])
-                         for name in ("u", "hessian", "potential", "iterations", "converged"))), count)]
-    mode = Mode(*(np.concatenate([getattr(part, name)[:real] for part, real in parts])
-                  for name in ("u", "hessian", "potential", "iterations", "converged")))
+        mode = Mode(*(np.stack([getattr(m, f.name) for m in singles]) for f in fields(Mode)))
     labels = programs[0].free.labels()
     starts = []
     for i in range(len(programs)):
