@@ -6,7 +6,9 @@ stamp shape, which parameters are free, dtype), and for each group
 
 1. finds every object's start at once: a damped Newton iteration on the
    sampled density from the current values (:func:`~bayesphot.infer.mode.refine_mode_batch`,
-   ``vmap`` over objects), and the inverse exact Hessian there as its mass matrix;
+   ``vmap`` over objects), then a better mode with components of one type
+   exchanged, if there is one (:mod:`~bayesphot.infer.labels`), and the
+   inverse exact Hessian there as its mass matrix;
 2. samples all objects and chains in one compiled program (``vmap`` over objects
    and chains of numpyro's NUTS kernel; :func:`~bayesphot.infer._numpyro.run_batch`)
    on an accelerator; on a CPU every (object, chain) runs through one compiled
@@ -37,6 +39,7 @@ from ..errors import FitError
 from ..models.base import Model
 from ..models.shared_quadrature import shared_quadrature
 from ..program import Program
+from .labels import relabel_mode
 from .mode import Mode, refine_mode, refine_mode_batch
 from .posterior import Posterior, diagnose
 from .start import SamplingWarning, Start, interval_coordinates, start_at_mode, start_points
@@ -58,6 +61,19 @@ def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[
     interval = interval_coordinates(programs[0])
     u0 = np.stack([p.free.unconstrained() for p in programs])
     count, k = u0.shape
+    labels = programs[0].free.labels()
+
+    def start_of(i: int, mode: Mode) -> Start:
+        if not (np.all(np.isfinite(mode.u)) and np.isfinite(mode.potential)):
+            raise FitError(f"the start search for {programs[i].model.name!r} gave non-finite values")
+        better, labelling = relabel_mode(programs[i], lowered[i], mode.u, interval, max_iter=max_iter)
+        source = "batched mode of the sampled density"
+        if better is not None:
+            mode = better
+            source += " (components exchanged: " + ", ".join(f"{a}↔{b}" for a, b in labelling.swaps) + ")"
+        return start_at_mode(mode.u, mode.hessian, bool(mode.converged), int(mode.iterations), interval,
+                             labels, source)
+
     if vectorise_objects():
         # in slices of bounded memory (each object evaluates 2k + 1 points at once; 200 objects in one
         # call took 18.7 GB), the last slice padded so that every slice runs one compiled function
@@ -65,21 +81,13 @@ def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[
         parts = [(refine_mode_batch([lowered[i] for i in index], u0[index], interval, max_iter=max_iter), real)
                  for index, real in padded_slices(count, size)]
         mode = Mode(*(np.concatenate([getattr(part, f.name)[:real] for part, real in parts]) for f in fields(Mode)))
-    else:  # a CPU: each object's own search (a vectorised one iterates until the slowest converges), threaded
-        from concurrent.futures import ThreadPoolExecutor
+        return [start_of(i, Mode(*(getattr(mode, f.name)[i] for f in fields(Mode)))) for i in range(count)]
+    # a CPU: each object's own search (a vectorised one iterates until the slowest converges), threaded
+    from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=cpu_threads(count)) as pool:
-            singles = list(pool.map(lambda i: refine_mode(lowered[i], u0[i], interval, max_iter=max_iter),
-                                    range(count)))
-        mode = Mode(*(np.stack([getattr(m, f.name) for m in singles]) for f in fields(Mode)))
-    labels = programs[0].free.labels()
-    starts = []
-    for i in range(len(programs)):
-        if not (np.all(np.isfinite(mode.u[i])) and np.isfinite(mode.potential[i])):
-            raise FitError(f"the start search for {programs[i].model.name!r} gave non-finite values")
-        starts.append(start_at_mode(mode.u[i], mode.hessian[i], bool(mode.converged[i]), int(mode.iterations[i]),
-                                    interval, labels, "batched mode of the sampled density"))
-    return starts
+    with ThreadPoolExecutor(max_workers=cpu_threads(count)) as pool:
+        return list(pool.map(lambda i: start_of(i, refine_mode(lowered[i], u0[i], interval, max_iter=max_iter)),
+                             range(count)))
 
 
 def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "laplace") -> list[Posterior]:

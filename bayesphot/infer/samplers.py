@@ -32,6 +32,7 @@ from ..models.base import Model
 from ..models.defaults import default_priors
 from ..priors.distributions import Prior
 from ..program import Program
+from .labels import relabel_mode
 from .posterior import Posterior, circular_mean, diagnose, from_dict_compat, unwrap_about
 from .settings import SamplerSettings
 from .start import SamplingWarning, Start, interval_coordinates, prepare, start_at_mode, start_points
@@ -160,6 +161,13 @@ class _Sampler:
         self.program = program
         start = prepare(model, program, self.fit)
         interval = interval_coordinates(program)
+        with backend.using("jax"):
+            relabelled, labelling = relabel_mode(program, program.lower("log_density"), start.u, interval)
+        if relabelled is not None:  # the MAP had two components the wrong way round
+            warnings.warn(f"start point: {labelling.summary}", SamplingWarning, stacklevel=2)
+            start = start_at_mode(relabelled.u, relabelled.hessian, bool(relabelled.converged),
+                                  int(relabelled.iterations), interval, program.free.labels(),
+                                  "mode of the sampled density with components exchanged", start.message)
         centres, survey_notes, survey_summary = None, [], "off (disperse=False)"
         if self.disperse:
             from .survey import survey_modes
@@ -202,7 +210,7 @@ class _Sampler:
             "map_seconds": t_map, "sampling_seconds": t_sample, "start": start.source,
             "mass_matrix": mass_matrix + ("+adapted" if adapt else ""), "warmup_run": warmup,
             "start_notes": json.dumps(list(start.notes) + survey_notes),
-            "start_at_limit": json.dumps(list(start.at_limit)), "survey": survey_summary,
+            "start_at_limit": json.dumps(list(start.at_limit)), "survey": survey_summary, "labels": labelling.summary,
         })
         post.min_ess = self.min_ess
         if self.min_ess is not None:
