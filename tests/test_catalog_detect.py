@@ -142,16 +142,17 @@ def test_star_selection_rejects_saturated_and_extended_sources():
     assert reason_at(20, 100).startswith("FWHM")
 
 
-@pytest.mark.xfail(strict=False, reason="measured after the merge: the ePSF misses the PSF by 4.2 % of its peak, "
-                   "above the 3 % this test asks for; open")
 def test_epsf_reproduces_the_psf():
+    """The ePSF of 8 stars matches the pixel-integrated Gaussian they were drawn with (0.5 % of the peak
+    measured; photutils' default quartic smoothing made it 4.2 %)."""
     image, rms, stars = _star_field(seed=1)
     det = detect(image, rms=rms, background=0.0)
     psf, info = build_psf(image, det, rms, StarSelection(saturation=14000.0, size=15))
     assert len(info["psf_stars"]) == len(stars)
     truth = PSF.data
     assert psf.shape == truth.shape
-    # the ePSF matches the pixel-integrated Gaussian to 3 % of its peak everywhere
-    assert np.max(np.abs(psf.data - truth)) < 0.03 * truth.max()
+    # the ePSF matches the pixel-integrated Gaussian to 1.5 % of its peak everywhere, and is declared effective
+    assert np.max(np.abs(psf.data - truth)) < 0.015 * truth.max()
+    assert psf.kind == "effective"
     with pytest.raises(ImageError, match="PSF star"):
         build_psf(image, det, rms, StarSelection(saturation=14000.0, min_stars=20))

@@ -36,7 +36,9 @@ def files(tmp_path_factory):
     image, rms = simulate_field((50, 50), TRUTH, FWHM, 4.0, seed=3, sky=20.0)
     fits.writeto(folder / "image.fits", image.astype(np.float32))
     fits.writeto(folder / "rms.fits", rms.astype(np.float32))
-    fits.PrimaryHDU(gaussian_psf(FWHM, 15).data).writeto(folder / "psf_primary.fits")
+    # pixel-integrated (an ePSF): declared by its PSFKIND keyword, as `bayesphot catalog --psf-kind` would
+    header = fits.Header({"PSFKIND": "effective"})
+    fits.PrimaryHDU(gaussian_psf(FWHM, 15).data, header=header).writeto(folder / "psf_primary.fits")
     return folder
 
 

@@ -134,7 +134,7 @@ def _shared_psf(psf: PSFImage | None) -> PSFImage | None:
         return None
     import hashlib
 
-    key = hashlib.sha1(psf.data.tobytes() + bytes(str((psf.shape, psf.oversampling)), "ascii")).hexdigest()
+    key = hashlib.sha1(psf.data.tobytes() + bytes(str((psf.shape, psf.oversampling, psf.kind)), "ascii")).hexdigest()
     return _PSFS.setdefault(key, psf)
 
 

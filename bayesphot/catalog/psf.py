@@ -15,10 +15,11 @@ stated and changed):
    of other segments inside a star's cutout are masked when stacking);
 5. **away from the edge**: the cutout lies inside the image.
 
-The ePSF is built on the image's own pixel grid (``oversampling=1`` by
-default): an effective PSF is already integrated over a pixel, which is what a
-point source of :class:`~bayesphot.models.PointSource` places (band-limited
-interpolation) on a grid of oversampling 1.
+The ePSF is built on the image's own pixel grid (``oversampling=1``, the only
+grid an effective PSF is accepted on) and declared ``kind="effective"``: it is
+already integrated over a pixel, which is what a point source places
+(band-limited interpolation), and galaxies are convolved with its de-boxed form
+(:class:`~bayesphot.image.PSFImage`).
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def build_psf(data: np.ndarray, detections: Detections, rms: np.ndarray,
         Noise rms per pixel.
     selection : StarSelection
     oversampling : int
-        ePSF samples per image pixel (1: the image grid; see the module docstring).
+        ePSF samples per image pixel: 1 (the image grid; see the module docstring).
     maxiters : int
         EPSFBuilder iterations.
 
@@ -168,6 +169,8 @@ def build_psf(data: np.ndarray, detections: Detections, rms: np.ndarray,
 
     if selection.size % 2 == 0:
         raise ImageError(f"the PSF cutout size must be odd, got {selection.size}")
+    if oversampling != 1:
+        raise ImageError("the ePSF is built at oversampling 1: an effective PSF is accepted on the image grid only")
     idx, reasons = select_stars(data, detections, rms, selection)
     if idx.size < selection.min_stars:
         counts: dict[str, int] = {}
@@ -185,7 +188,10 @@ def build_psf(data: np.ndarray, detections: Detections, rms: np.ndarray,
         stars = extract_stars(nd, table, size=(selection.size, selection.size))
         side = selection.size * oversampling + 1  # photutils needs one sample more than the stars span
         side += 1 - side % 2
-        builder = EPSFBuilder(oversampling=oversampling, maxiters=maxiters, progress_bar=False, shape=(side, side))
+        # no smoothing kernel: photutils' default (quartic, made for 4× oversampled ePSFs) broadens an ePSF on
+        # the image grid; on a simulated star field it missed the PSF by 4.2 % of its peak, without it 0.5 %
+        builder = EPSFBuilder(oversampling=oversampling, maxiters=maxiters, progress_bar=False, shape=(side, side),
+                              smoothing_kernel=None)
         result = builder(stars)
     epsf = getattr(result, "epsf", None) or (result[0] if isinstance(result, tuple) else result)
     arr = np.asarray(epsf.data, dtype=np.float64)
@@ -193,7 +199,7 @@ def build_psf(data: np.ndarray, detections: Detections, rms: np.ndarray,
     cut = [max((n - want) // 2, 0) for n in arr.shape]   # the outer ring photutils adds is extrapolated
     arr = arr[cut[0]: cut[0] + want, cut[1]: cut[1] + want]
     arr = np.clip(arr, 0.0, None)  # negative wings of a noisy stack are noise, not light
-    psf = PSFImage(arr, oversampling=oversampling)
+    psf = PSFImage(arr, oversampling=oversampling, kind="effective")
     info = {
         "psf_stars": [int(v) for v in detections.labels[idx]],
         "psf_star_xy": [[round(float(detections.x[i]), 2), round(float(detections.y[i]), 2)] for i in idx],

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BayesphotError, ImageError
-from ..image.psf import PSFImage
+from ..image.psf import KINDS, PSFImage
 from ..image.target import TargetImage
 from . import fitgroup
 from .choose import SourceStart
@@ -194,6 +194,8 @@ def run(image: Any, out: PathLike, *, variance: Any = None, weight: Any = None, 
         Non-zero = bad pixel.
     psf : PSFImage or FITS path, optional
         Without it an ePSF is built from the image's stars (:mod:`bayesphot.catalog.psf`).
+        A path is read by :meth:`PSFImage.from_fits` (its ``PSFKIND`` keyword, else
+        ``"sampled"``); give a PSFImage to declare its kind.
     segmap : array or FITS path, optional
         A segmentation map, used as is (no detection, no deblending).
     background : array, float or FITS path, optional
@@ -279,7 +281,7 @@ def run(image: Any, out: PathLike, *, variance: Any = None, weight: Any = None, 
     folder = groups_folder(out)
     folder.mkdir(parents=True, exist_ok=True)
     digest = _digest(target.data, target.variance, target.mask.astype(np.uint8), det.segmap,
-                     None if psf is None else psf.data) + settings.digest()
+                     None if psf is None else np.append(psf.data, KINDS.index(psf.kind))) + settings.digest()
     manifest_path = folder / "manifest.json"
     manifest = {"digest": digest, "n_groups": len(groups), "n_sources": len(det),
                 "groups": {g.id: g.labels for g in groups}}

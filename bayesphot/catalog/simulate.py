@@ -31,7 +31,7 @@ def gaussian_psf(fwhm: float, size: int = 15) -> PSFImage:
     edges = np.arange(size + 1) - size / 2.0
     cdf = 0.5 * (1.0 + erf(edges / (math.sqrt(2.0) * sigma)))
     line = np.diff(cdf)
-    return PSFImage(np.outer(line, line))
+    return PSFImage(np.outer(line, line), kind="effective")
 
 
 @dataclass

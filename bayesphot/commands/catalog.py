@@ -27,6 +27,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--mask", help="bad-pixel mask (FITS, non-zero = bad)")
     p.add_argument("--background", help="background map (FITS) subtracted first (each group still fits a sky)")
     p.add_argument("--psf", help="PSF image (FITS); default: an ePSF built from the image's stars")
+    p.add_argument("--psf-kind", choices=("sampled", "effective"), default=None,
+                   help="what the PSF file holds: sampled at pixel centres, or effective (pixel-integrated: "
+                   "a star cutout, "
+                   "an ePSF, PSFEx) (default: the PSFKIND keyword, else sampled)")
     p.add_argument("--segmap", help="segmentation map (FITS), used as is instead of detection")
     p.add_argument("--sampler", choices=("laplace", "nuts"), default="laplace",
                    help="posterior: Laplace draws at the MAP (default) or NUTS")
@@ -51,6 +55,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the catalog for parsed arguments; returns the exit status."""
     from ..catalog.run import run as run_catalog
+    from ..image.psf import PSFImage
+
+    psf = args.psf if args.psf is None or args.psf_kind is None else PSFImage.from_fits(args.psf, kind=args.psf_kind)
     from ..catalog.settings import CatalogSettings
 
     types = tuple(t.strip() for t in args.types.split(",") if t.strip())
@@ -58,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                                seed=args.seed)
     table = run_catalog(
         args.image, args.out, variance=args.variance, weight=args.weight, rms=args.rms, mask=args.mask,
-        psf=args.psf, segmap=args.segmap, background=args.background, pixelscale=args.pixelscale,
+        psf=psf, segmap=args.segmap, background=args.background, pixelscale=args.pixelscale,
         zeropoint=args.zeropoint, settings=settings, detection={"nsigma": args.nsigma, "npixels": args.npixels},
         scheduler=args.scheduler, n_workers=args.workers, progress=not args.no_progress,
         retry_failed=args.retry_failed)

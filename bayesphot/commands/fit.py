@@ -65,6 +65,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--psf", metavar="F", help="PSF image (FITS, odd size, centred); convolved with the model")
     parser.add_argument("--psf-oversampling", type=int, default=None, metavar="N",
                         help="PSF pixels per image pixel (default: the OVERSAMP keyword, else 1)")
+    parser.add_argument("--psf-kind", choices=("sampled", "effective"), default=None,
+                        help="what the PSF file holds: sampled at pixel centres, or effective (pixel-integrated: "
+                        "a star cutout, "
+                        "an ePSF, PSFEx) (default: the PSFKIND keyword, else sampled)")
     parser.add_argument("--pixelscale", type=float, default=None, metavar="ARCSEC",
                         help="arcsec per pixel (default: PIXSCALE keyword, else the WCS, else 1)")
     parser.add_argument("--zeropoint", type=float, default=None, metavar="MAG",
@@ -133,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     hdu: int | str = int(args.hdu) if str(args.hdu).isdigit() else args.hdu
     psf = None
     if args.psf:
-        psf = bp.PSFImage.from_fits(args.psf, oversampling=args.psf_oversampling)
+        psf = bp.PSFImage.from_fits(args.psf, oversampling=args.psf_oversampling, kind=args.psf_kind)
     options: dict[str, Any] = {}
     if args.gain is not None:
         options.update(gain=args.gain, read_noise=args.read_noise, sky_level=args.sky_level)

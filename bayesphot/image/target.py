@@ -248,7 +248,9 @@ class TargetImage:
             if mask is None and "MASK" in names:
                 mask = np.array(hdul["MASK"].data) != 0
             if psf is None and "PSF" in names:
-                psf = PSFImage(hdul["PSF"].data, oversampling=int(hdul["PSF"].header.get("OVERSAMP", 1)))
+                header_psf = hdul["PSF"].header
+                psf = PSFImage(hdul["PSF"].data, oversampling=int(header_psf.get("OVERSAMP", 1)),
+                               kind=str(header_psf.get("PSFKIND", "sampled")))
         if isinstance(psf, (str, Path)):
             psf = PSFImage.from_fits(psf)
         wcs = _wcs_from_header(header)

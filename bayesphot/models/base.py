@@ -335,7 +335,7 @@ class Model:
         padded = self.window.pad((pad_cols, pad_rows))
         s = psf.oversampling
         image = self.render_grid(p, pixel_grid(padded, target.pixelscale, s))
-        image = bin_pixels(convolve(image, psf.data), s)
+        image = bin_pixels(convolve(image, psf.convolution_kernel), s)
         rows, cols = self.window.shape
         return image[pad_rows: pad_rows + rows, pad_cols: pad_cols + cols]
 

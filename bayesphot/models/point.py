@@ -36,7 +36,7 @@ class PointSource(Model):
         grid = pixel_grid(self.window, self.target.pixelscale, s)
         dx = (p["x"] - grid.x0) / grid.step
         dy = (p["y"] - grid.y0) / grid.step
-        image = place_kernel(psf.data, grid.shape, dx, dy)
+        image = place_kernel(psf.point_kernel, grid.shape, dx, dy)
         return p["flux"] * bin_pixels(image, s)
 
     def initialize(self) -> None:
