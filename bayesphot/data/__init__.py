@@ -35,7 +35,7 @@ def ic3478_target(psf: bool = False, zeropoint: float | None = None, pixelscale:
     return TargetImage.from_fits(
         path("ic3478rss_256.fits"),
         mask=path("ic3478rss_256_mask.fits"),
-        psf=PSFImage.from_fits(path("psf_moffat_51.fits")) if psf else None,
+        psf=PSFImage.from_fits(path("psf_moffat_51.fits"), kind="sampled") if psf else None,
         pixelscale=pixelscale,
         zeropoint=zeropoint,
         **IC3478_NOISE,
