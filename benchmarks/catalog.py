@@ -1,6 +1,6 @@
 """Catalog benchmarks and checks: timing / scaling, the ESO field against SExtractor, injection coverage.
 
-    python benchmarks/catalog.py timing   [--sizes 4 8 16] [--workers 1 2] [--types point,sersic]
+    python benchmarks/catalog.py timing   [--sizes 4 8 16] [--workers 1 2] [--types point,sersic] [--side 1024]
     python benchmarks/catalog.py eso      --groups /path/eso_groups   (a run of `bayesphot catalog` on the field)
     python benchmarks/catalog.py coverage [--n 200] [--workers 2]
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 import warnings
 from pathlib import Path
@@ -93,7 +94,7 @@ def timing(args: argparse.Namespace) -> None:
     types = tuple(args.types.split(","))
     rows = []
     for n in args.sizes:
-        side = int(max(64, math.ceil(math.sqrt(n / 50.0) * 256 / 16) * 16))
+        side = args.side or int(max(64, math.ceil(math.sqrt(n / 50.0) * 256 / 16) * 16))
         sources = synthetic_field(n, (side, side), seed=n, blended_fraction=0.0, snr=(30.0, 200.0))
         image, rms = simulate_field((side, side), sources, 2.8, 5.0, seed=n)
         for workers in args.workers:
@@ -108,10 +109,12 @@ def timing(args: argparse.Namespace) -> None:
                                    settings=CatalogSettings(types=types, draws=args.draws), progress=False)
             wall = time.perf_counter() - t0
             rows.append({"n_true": n, "n_detected": len(table), "image": side, "workers": workers,
-                         "wall_s": wall, "s_per_source": wall / max(len(table), 1), "types": list(types)})
+                         "groups": len(set(table["group_id"])), "wall_s": wall,
+                         "s_per_source": wall / max(len(table), 1), "types": list(types)})
             print(f"{n:5d} sources ({len(table)} detected, {side}²)  {workers} worker(s): {wall:8.1f} s  "
                   f"{wall / max(len(table), 1):7.2f} s/source", flush=True)
-    _save("timing", {"rows": rows, "note": "bp.catalog.run wall time incl. detection, cluster start, compilation"})
+    _save("timing", {"rows": rows, "draws": args.draws, "machine": f"{os.cpu_count()} cores",
+                     "note": "bp.catalog.run wall time incl. detection, cluster start, compilation"})
 
 
 # ------------------------------------------------------------------ ESO field
@@ -292,6 +295,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="mode", required=True)
     t = sub.add_parser("timing")
     t.add_argument("--sizes", type=int, nargs="+", default=[4, 8, 16])
+    t.add_argument("--side", type=int, default=None,
+                   help="one square field of this many pixels for every size (default: 50 sources per 256²)")
     t.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     t.add_argument("--types", default="point,sersic")
     t.add_argument("--draws", type=int, default=500)
