@@ -122,6 +122,19 @@ def test_batched_nuts_recovers_exact_linear_gaussian_posteriors(vectorised: bool
     assert len({round(p.mean("src:flux"), 3) for p in posts}) == 3
 
 
+def test_a_batch_pinned_to_the_cpu_runs_chain_by_chain_on_an_accelerator_machine(monkeypatch) -> None:
+    """The device in effect decides, not JAX's default: NUTS([...], device="cpu") on a GPU machine must not
+    vectorise (a CPU computes every lane of the deepest tree)."""
+    import jax
+
+    from bayesphot.infer import _numpyro
+
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert _numpyro.vectorise_objects()
+    with bp.backend.using("jax", device="cpu"):
+        assert not _numpyro.vectorise_objects()
+
+
 def test_batched_nuts_rejects_a_repeated_object() -> None:
     group = linear_problem(4)[0]
     with pytest.raises(bp.errors.FitError, match="twice"):

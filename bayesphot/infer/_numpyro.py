@@ -242,10 +242,17 @@ def vectorise_objects() -> bool:
     objects and chains: on an accelerator the lanes are free, but a CPU computes
     every lane, so 200 objects × 4 chains paid the deepest of 800 trees at every
     iteration.  On a CPU each (object, chain) instead runs through the one
-    compiled single-chain program, in a pool of one thread per core.
+    compiled single-chain program, in a pool of one thread per core.  The
+    device is the one in effect (``device=`` of the sampler, e.g. ``"cpu"`` on
+    a GPU machine), else JAX's default.
     """
     import jax
 
+    from .. import backend
+
+    current = backend.current()
+    if current.name == "jax" and current.device is not None:
+        return not current.device.startswith("cpu")
     return jax.default_backend() != "cpu"
 
 
