@@ -4,6 +4,7 @@ Small settings (point sources only, 200 Laplace draws, one threaded worker) keep
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -59,6 +60,7 @@ def test_whole_run_measures_the_simulated_sources(reference):
     table, out = reference
     assert len(table) == len(TRUTH)
     assert sorted(set(table["group_id"])) == [0, 1, 2]          # the blended pair shares a group
+    assert json.loads(table.meta["RUNINFO"])["psf_kind"] == "effective"   # read from the file's PSFKIND
     for t in TRUTH:
         d = np.hypot(table["x_mean"] - t.x, table["y_mean"] - t.y)
         i = int(np.argmin(d))

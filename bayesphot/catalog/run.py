@@ -277,6 +277,8 @@ def run(image: Any, out: PathLike, *, variance: Any = None, weight: Any = None, 
             warnings.warn(f"no PSF: {exc}; fitting galaxies without PSF convolution and no point sources",
                           stacklevel=2)
             psf, psf_info = None, {"psf": f"none ({exc})"}
+    if psf is not None:
+        psf_info["psf_kind"] = psf.kind
     groups = build_groups(det, target.shape, settings.window_scale, settings.window_border, settings.window_min)
     folder = groups_folder(out)
     folder.mkdir(parents=True, exist_ok=True)
