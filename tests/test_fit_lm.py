@@ -233,6 +233,9 @@ def test_derived_quantities_propagate_full_covariance():
     cov = result.covariance.matrix[np.ix_(order, order)]
     diag_only = math.sqrt(np.sum(g**2 * np.diag(cov)))
     assert abs(diag_only - d_flux.sigma) > 0.05 * d_flux.sigma
+    # evaluated at the MAP even after the model moved (a sampler writes posterior means back)
+    gal["Re"].value = 2.0 * float(gal["Re"].value)
+    assert result.derived(flux).value == pytest.approx(d_flux.value, rel=1e-12)
 
 
 def test_chunked_and_shared_jacobians_agree():

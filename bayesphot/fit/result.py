@@ -84,6 +84,14 @@ class FitResult:
     wall_time: float = 0.0
     model: Model | None = field(default=None, repr=False)
     fitted_models: list[str] = field(default_factory=list)
+    #: every parameter's value when the result was made (the MAP): a sampler's write-back or a user's edit
+    #: of the model afterwards must not move the point the covariance belongs to
+    map_values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.model is not None and not self.map_values:
+            self.map_values = {name: np.array(p.value, dtype=np.float64, copy=True)
+                               for name, p in self.model.parameters.items() if p.value is not None}
 
     @property
     def chi2_ndf(self) -> float:
@@ -101,10 +109,15 @@ class FitResult:
         return dict(zip(self.labels, self.covariance.sigma.tolist(), strict=False))
 
     def values(self) -> dict[str, np.ndarray]:
-        """Every parameter of the model (free and fixed) by name, as stored after the fit."""
+        """Every parameter of the model (free and fixed) by name, at the end of the fit (the MAP).
+
+        Taken when the fit finished, so a sampler that later writes posterior
+        means into the model (or an edit) does not change what :meth:`derived`
+        evaluates at.
+        """
         if self.model is None:
             raise ValueError("this result is not attached to a model")
-        return {name: np.asarray(p.value) for name, p in self.model.parameters.items()}
+        return {name: value.copy() for name, value in self.map_values.items()}
 
     def derived(self, func: Callable[[Mapping[str, Any]], Any]) -> Derived:
         """A derived quantity and its 1σ, propagating the full covariance (delta method).
