@@ -9,10 +9,9 @@ series).  This runs on machines without a GPU.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pytest
+from model_zoo import every_model_type
 
 import bayesphot as bp
 from bayesphot.program import Program
@@ -32,22 +31,7 @@ def make_target(psf: bool) -> bp.TargetImage:
 
 
 GALAXY = {"x": 3.6, "y": 3.4, "q": 0.6, "PA": 0.7}
-MODELS: dict[str, Callable[[bp.TargetImage], bp.Model]] = {
-    "sersic": lambda t: bp.Model("m", "sersic galaxy model", target=t, n=2.7, Re=1.1, Ie=3.0, **GALAXY),
-    "exponential": lambda t: bp.Model("m", "exponential galaxy model", target=t, Re=1.3, Ie=2.0, **GALAXY),
-    "gaussian": lambda t: bp.Model("m", "gaussian galaxy model", target=t, sigma=0.8, flux=5.0, **GALAXY),
-    "moffat": lambda t: bp.Model("m", "moffat galaxy model", target=t, n=2.5, Rd=0.9, I0=4.0, **GALAXY),
-    "spline": lambda t: bp.Model("m", "spline galaxy model", target=t, knots=[0.0, 0.5, 1.2, 2.5, 5.0],
-                                 logI=[1.0, 0.6, 0.1, -0.7, -1.5], **GALAXY),
-    "point": lambda t: bp.Model("m", "point source", target=t, x=3.3, y=3.6, flux=7.0),
-    "flat sky": lambda t: bp.Model("m", "flat sky model", target=t, I=0.3),
-    "plane sky": lambda t: bp.Model("m", "plane sky model", target=t, I=0.3, dIdx=0.02, dIdy=-0.01),
-    "group": lambda t: bp.Model("m", "group", target=t, models=[
-        bp.Model("sky", "plane sky model", I=0.2, dIdx=0.01, dIdy=0.03),
-        bp.Model("gal", "sersic galaxy model", window=bp.Window(2, 13, 1, 12), n=1.6, Re=1.0, Ie=2.0, **GALAXY),
-        bp.Model("star", "point source", x=2.2, y=5.1, flux=3.0),
-    ]),
-}
+MODELS = every_model_type(GALAXY, (3.3, 3.6), bp.Window(2, 13, 1, 12))
 
 
 @pytest.mark.parametrize("psf", [False, True], ids=["no-psf", "psf"])
