@@ -186,6 +186,23 @@ def test_inconsistent_output_folder_is_refused(files, reference):
 
 
 @pytest.mark.slow
+def test_an_unguarded_script_gets_a_clear_error(tmp_path):
+    """Dask's worker processes re-import the script: without a __main__ guard the call inside the child must
+    say what to do instead of multiprocessing's bootstrapping error."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(textwrap.dedent(f"""
+        import bayesphot as bp
+        from bayesphot.catalog.simulate import TrueSource, gaussian_psf, simulate_field
+        image, rms = simulate_field((40, 40), [TrueSource("point", 20.0, 20.0, 3000.0)], 3.0, 4.0, seed=3)
+        bp.catalog.run(image, {str(tmp_path / "cat.ecsv")!r}, rms=rms, psf=gaussian_psf(3.0, 15), n_workers=1,
+                       progress=False, settings=bp.catalog.CatalogSettings(types=("point",), draws=100))
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode != 0
+    assert 'if __name__ == "__main__":' in done.stderr and "CatalogError" in done.stderr
+
+
+@pytest.mark.slow
 def test_cli_runs_the_catalog(files, reference, capsys, monkeypatch):
     parser = argparse.ArgumentParser(prog="bayesphot")
     cli.add_parser(parser.add_subparsers(dest="command"))

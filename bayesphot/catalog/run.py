@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import time
 import warnings
@@ -170,6 +171,12 @@ def _client(scheduler: Any, n_workers: int | None, processes: bool) -> tuple[Any
     if scheduler:
         return Client(scheduler), None
     workers = n_workers or os.cpu_count() or 1
+    # a spawned child runs the parent's script while "inheriting" (the check multiprocessing itself makes)
+    if processes and getattr(multiprocessing.current_process(), "_inheriting", False):
+        # a worker process re-imports the script that started the cluster (the "spawn" start method): an
+        # unguarded call would start clusters recursively and fail with an obscure bootstrapping error
+        raise CatalogError("bp.catalog.run was called inside a child process while it started; in a script, "
+                           "call it under `if __name__ == \"__main__\":` (or pass processes=False)")
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=":0")
     return Client(cluster), cluster
 
@@ -216,7 +223,9 @@ def run(image: Any, out: PathLike, *, variance: Any = None, weight: Any = None, 
     n_workers : int, optional
         LocalCluster workers (default: the machine's cores).
     processes : bool
-        LocalCluster workers as processes (default) or threads.
+        LocalCluster workers as processes (default) or threads.  Worker processes
+        re-import the calling script, so a script must call ``run`` under
+        ``if __name__ == "__main__":`` (a :class:`CatalogError` says so otherwise).
     progress : bool
         A progress bar over groups with done / failed counts and the ETA.
     retry_failed : bool
