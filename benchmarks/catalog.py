@@ -108,12 +108,18 @@ def timing(args: argparse.Namespace) -> None:
             table = bp.catalog.run(image, out, rms=rms, psf=psf, background=0.0, n_workers=workers,
                                    settings=CatalogSettings(types=types, draws=args.draws), progress=False)
             wall = time.perf_counter() - t0
-            rows.append({"n_true": n, "n_detected": len(table), "image": side, "workers": workers,
+            rows.append({"n_true": n, "n_detected": len(table), "image": side, "workers": workers, "draws": args.draws,
                          "groups": len(set(table["group_id"])), "wall_s": wall,
                          "s_per_source": wall / max(len(table), 1), "types": list(types)})
             print(f"{n:5d} sources ({len(table)} detected, {side}²)  {workers} worker(s): {wall:8.1f} s  "
                   f"{wall / max(len(table), 1):7.2f} s/source", flush=True)
-    _save("timing", {"rows": rows, "draws": args.draws, "machine": f"{os.cpu_count()} cores",
+    # rows of earlier invocations are kept unless this one measured the same (sources, field, workers)
+    previous = RESULTS / "catalog_timing.json"
+    if previous.exists():
+        key = lambda r: (r["n_true"], r["image"], r["workers"])
+        mine = {key(r) for r in rows}
+        rows = [r for r in json.loads(previous.read_text()).get("rows", []) if key(r) not in mine] + rows
+    _save("timing", {"rows": rows, "machine": f"{os.cpu_count()} cores",
                      "note": "bp.catalog.run wall time incl. detection, cluster start, compilation"})
 
 
