@@ -134,14 +134,21 @@ def eso(args: argparse.Namespace) -> None:
     print(f"{len(parts)} of {manifest['n_groups']} groups finished, {len(rows)} of {manifest['n_sources']} sources")
     cat = np.loadtxt(ESO / "image.cat")
     x_se, y_se = cat[:, 1] - 1.0, cat[:, 2] - 1.0                  # SExtractor is 1-based
-    auto, auto_err, se_flags = cat[:, 15], cat[:, 16], cat[:, 20].astype(int)
+    auto, auto_err, se_flags, kron = cat[:, 15], cat[:, 16], cat[:, 20].astype(int), cat[:, 14]
     comparison = []
+    skipped = {"misfit (CHI2 flag)": 0, "Kron radius < 1 (AUTO aperture smaller than the object)": 0}
     for r in rows:
         if r["group_size"] != 1 or r["flags"] & ~FLAGS["CHI2"] or not np.isfinite(r["flux_mean"]):
             continue
         d = np.hypot(x_se - r["x_mean"], y_se - r["y_mean"])
         k = int(np.argmin(d))
         if d[k] > 1.5 or se_flags[k] != 0 or auto[k] <= 0:
+            continue
+        if r["flags"] & FLAGS["CHI2"]:
+            skipped["misfit (CHI2 flag)"] += 1
+            continue
+        if kron[k] < 1.0:  # one source: KRON_RADIUS 0.37, FLUX_AUTO 1/9 of its FLUX_APER
+            skipped["Kron radius < 1 (AUTO aperture smaller than the object)"] += 1
             continue
         combined = math.hypot(r["flux_sd"], auto_err[k])
         comparison.append({"id": r["id"], "type": r["type"], "flux": r["flux_mean"], "flux_sd": r["flux_sd"],
@@ -158,7 +165,7 @@ def eso(args: argparse.Namespace) -> None:
     if comparison:
         pulls = np.array([c["pull"] for c in comparison])
         ratios = np.array([c["ratio"] for c in comparison])
-        summary = {"n": len(comparison), "within_1sigma": float(np.mean(np.abs(pulls) < 1)),
+        summary = {"n": len(comparison), "skipped": skipped, "within_1sigma": float(np.mean(np.abs(pulls) < 1)),
                    "within_2sigma": float(np.mean(np.abs(pulls) < 2)), "median_ratio": float(np.median(ratios))}
         for kind in ("point", "sersic", "exp", "dev"):
             sel = [c["ratio"] for c in comparison if c["type"] == kind]

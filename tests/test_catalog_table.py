@@ -100,3 +100,19 @@ def test_north_angle_and_parity_from_the_wcs():
     assert abs(math.degrees(theta)) == pytest.approx(30.0, abs=0.01)
     _, parity = north_angle(_wcs(0.0, flip=True), 50.0, 50.0)
     assert parity == -1.0
+
+
+def test_misfit_flag_uses_the_chi2_probability_for_the_group_ndf():
+    """χ²/ndf 2 over 200 pixels (a cosmic ray fitted as a star on the ESO field) is a misfit although below the
+    χ²/ndf threshold of 3; 1.05 over 200 is not (p ≈ 0.3, Wilson–Hilferty); 1.14 over 9203 is (p ≈ 1e-20)."""
+    from bayesphot.catalog.fitgroup import misfit_reason
+
+    def wilson_hilferty_p(chi2: float, ndf: int) -> float:   # independent approximation of the survival p
+        z = ((chi2 / ndf) ** (1 / 3) - (1 - 2 / (9 * ndf))) / math.sqrt(2 / (9 * ndf))
+        return 0.5 * math.erfc(z / math.sqrt(2))
+
+    assert "misfits" in misfit_reason(400.0, 200, 3.0, 1e-3) and wilson_hilferty_p(400.0, 200) < 1e-10
+    assert misfit_reason(210.0, 200, 3.0, 1e-3) == "" and wilson_hilferty_p(210.0, 200) > 0.2
+    assert "misfits" in misfit_reason(1.14 * 9203, 9203, 3.0, 1e-3)
+    assert "misfits" in misfit_reason(8.0, 2, 3.0, 1e-30)          # the χ²/ndf threshold alone
+    assert "no goodness of fit" in misfit_reason(5.0, 0, 3.0, 1e-3)

@@ -268,8 +268,9 @@ def _fit_group(task: GroupTask, t0: float) -> GroupResult:
             reasons.append((FLAGS["EDGE"], "window clipped by the image edge"))
         if src_choice and not src_choice["significant"]:
             reasons.append((FLAGS["WEAK"], "penalised Δχ² below 25 for every type"))
-        if fit.chi2_ndf > settings.chi2_flag:
-            reasons.append((FLAGS["CHI2"], f"group χ²/ndf {fit.chi2_ndf:.2f} > {settings.chi2_flag:g}"))
+        misfit = misfit_reason(fit.chi2, fit.ndf, settings.chi2_flag, settings.chi2_p_flag)
+        if misfit:
+            reasons.append((FLAGS["CHI2"], misfit))
         if group.size > settings.max_group_size:
             reasons.append((FLAGS["BIG"], f"group of {group.size} sources"))
         rows.append(source_row(
@@ -279,6 +280,28 @@ def _fit_group(task: GroupTask, t0: float) -> GroupResult:
         ))
     return GroupResult(group.id, rows, sampled.idata, False, fit.message, time.perf_counter() - t0,
                        {"chi2_ndf": fit.chi2_ndf, "n_sources": group.size})
+
+
+def misfit_reason(chi2: float, ndf: int, max_chi2_ndf: float, min_p: float) -> str:
+    """Why a group's χ² says its model misfits the data ("" when it does not).
+
+    Parameters
+    ----------
+    chi2, ndf : float, int
+        The group's χ² and degrees of freedom.
+    max_chi2_ndf : float
+        χ²/ndf above this is a misfit whatever ndf.
+    min_p : float
+        A χ² whose survival probability for ``ndf`` is below this is a misfit.
+    """
+    from scipy.stats import chi2 as chi2_distribution
+
+    if ndf <= 0 or not np.isfinite(chi2):
+        return f"group χ² {chi2:.4g} over ndf {ndf}: no goodness of fit"
+    p = float(chi2_distribution.sf(chi2, ndf))
+    if chi2 / ndf > max_chi2_ndf or p < min_p:
+        return f"group χ²/ndf {chi2 / ndf:.2f} over ndf {ndf} (p = {p:.1e}): the model misfits the data"
+    return ""
 
 
 def _dxdu(fit: Any) -> np.ndarray:

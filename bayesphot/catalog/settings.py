@@ -40,6 +40,10 @@ class CatalogSettings:
         LM iterations per fit.
     chi2_flag : float
         Flag groups with χ²/ndf above this.
+    chi2_p_flag : float
+        Also flag groups whose χ² is this improbable for their ndf (survival
+        probability of the χ² distribution): a small window with χ²/ndf 2 is a
+        misfit (a cosmic ray fitted as a star) although below ``chi2_flag``.
     """
 
     types: tuple[str, ...] = TYPES
@@ -55,6 +59,7 @@ class CatalogSettings:
     max_group_size: int = 25
     max_iterations: int = 60
     chi2_flag: float = 3.0
+    chi2_p_flag: float = 1e-3
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

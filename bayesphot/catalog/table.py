@@ -52,7 +52,7 @@ FLAGS = {
     "EDGE": 16,      # window clipped by the image edge
     "FAILED": 32,    # the group task failed; no measurement
     "WEAK": 64,      # penalised Δχ² below the 5σ detection cut for every type
-    "CHI2": 128,     # group χ²/ndf above settings.chi2_flag
+    "CHI2": 128,     # group χ² a misfit: χ²/ndf above settings.chi2_flag or its p below settings.chi2_p_flag
     "BIG": 256,      # group larger than settings.max_group_size
 }
 
