@@ -249,7 +249,11 @@ def coverage(args: argparse.Namespace) -> None:
             name = f"s{int(r['id'])}"
             area = math.pi * (2.8 / 2.355) ** 2 * 4.0 + (2 * math.pi * t.Re**2 if t.kind == "sersic" else 0.0)
             snr = t.flux / (rms_level * math.sqrt(area))
-            rec = {"kind": t.kind, "chosen": str(r["type"]), "snr": snr, "group_size": int(r["group_size"])}
+            # the nearest other injected source: a neighbour within 8 px that detection did not separate is
+            # fitted into this source's model ("merged")
+            neighbour = min(math.hypot(o.x - t.x, o.y - t.y) for o in sources if o is not t)
+            rec = {"kind": t.kind, "chosen": str(r["type"]), "snr": snr, "group_size": int(r["group_size"]),
+                   "neighbour_px": neighbour}
             truth = {"flux": t.flux, "x": t.x, "y": t.y, "Re": t.Re, "n": t.n}
             for key in ("flux", "x", "y", "Re", "n"):
                 var = f"{name}:{key}"
@@ -267,7 +271,8 @@ def coverage(args: argparse.Namespace) -> None:
                 rec[key] = {"in68": bool(lo68 <= value <= hi68), "in95": bool(lo95 <= value <= hi95),
                             "fisher68": bool(abs(centre - value) <= fisher) if np.isfinite(fisher) else None,
                             "fisher95": bool(abs(centre - value) <= 1.96 * fisher) if np.isfinite(fisher) else None,
-                            "sd": float(np.std(draws)), "fisher_sd": float(fisher)}
+                            "sd": float(np.std(draws)), "fisher_sd": float(fisher),
+                            "pull": float((centre - value) / np.std(draws))}
             records.append(rec)
     bins = [(0, 20), (20, 50), (50, 1e9)]
     print(f"\n{len(records)} of {injected} injected sources matched and fitted ({wall:.0f} s)")
@@ -298,8 +303,34 @@ def coverage(args: argparse.Namespace) -> None:
         kinds.setdefault(rec["kind"], {}).setdefault(rec["chosen"], 0)
         kinds[rec["kind"]][rec["chosen"]] += 1
     print("true kind → chosen type:", kinds)
+    breakdown = neighbour_breakdown(records)
     _save(f"coverage_{args.sampler}", {"n_injected": injected, "n_matched": len(records), "wall_s": wall,
-                                       "table": table_rows, "choice": kinds, "settings": vars(args)})
+                                       "table": table_rows, "choice": kinds, "neighbours": breakdown,
+                                       "settings": vars(args)})
+
+
+def neighbour_breakdown(records: list[dict], min_snr: float = 20.0) -> list[dict]:
+    """Coverage of Sérsics (S/N ≥ ``min_snr``, chosen as Sérsics) by how their neighbours were handled."""
+    classes = {"merged": lambda r: r["group_size"] == 1 and r["neighbour_px"] < 8.0,
+               "isolated": lambda r: r["group_size"] == 1 and r["neighbour_px"] >= 8.0,
+               "grouped": lambda r: r["group_size"] >= 2}
+    out = []
+    print(f"\nSérsics at S/N ≥ {min_snr:g} by neighbour (merged: a true neighbour < 8 px fitted into the same model)")
+    for name, test in classes.items():
+        sel = [r for r in records if r["kind"] == "sersic" and r["chosen"] == "sersic" and r["snr"] >= min_snr
+               and test(r)]
+        for key in ("flux", "x", "Re", "n"):
+            entries = [r[key] for r in sel if key in r]
+            if not entries:
+                continue
+            row = {"class": name, "qty": key, "N": len(entries),
+                   "post68": float(np.mean([e["in68"] for e in entries])),
+                   "post95": float(np.mean([e["in95"] for e in entries])),
+                   "median_abs_pull": float(np.median([abs(e["pull"]) for e in entries]))}
+            out.append(row)
+            print(f"{name:>9} {key:>5} {row['N']:4d} {row['post68']:6.2f} {row['post95']:6.2f} "
+                  f"{row['median_abs_pull']:6.2f}")
+    return out
 
 
 def main() -> None:
