@@ -173,6 +173,14 @@ def test_pixelscale_from_wcs(tmp_path: Path) -> None:
     assert bp.TargetImage.from_fits(file, pixelscale=2.0).pixelscale == 2.0
 
 
+def test_a_linear_wcs_gives_no_pixel_scale(tmp_path: Path) -> None:
+    """The ESO field's header has CTYPE1 = '' and CDELT1 = 1 (pixels): read as degrees it made every pixel
+    3600 arcsec wide, which broke NUTS (sky per arcsec² ~1e-7 beside positions ~2e4: condition number 1e18)."""
+    header = fits.Header({"CTYPE1": "", "CTYPE2": "", "CDELT1": 1.0, "CDELT2": 1.0, "CRPIX1": 1.0, "CRPIX2": 1.0})
+    fits.PrimaryHDU(np.zeros((8, 8)), header=header).writeto(tmp_path / "linear.fits")
+    assert bp.TargetImage.from_fits(tmp_path / "linear.fits").pixelscale == 1.0
+
+
 def test_from_fits_with_array_and_path_inputs(tmp_path: Path) -> None:
     data = np.arange(20.0).reshape(4, 5) + 1
     fits.PrimaryHDU(data).writeto(tmp_path / "d.fits")

@@ -260,10 +260,12 @@ class TargetImage:
                     kwargs[key] = header[keyword]
         if pixelscale is None:
             pixelscale = header.get("PIXSCALE")
-        if pixelscale is None and wcs is not None:
+        if pixelscale is None and wcs is not None and wcs.has_celestial:
+            # only a celestial WCS has a scale in degrees; a linear one (CTYPE '', CDELT 1: the ESO field's)
+            # counts pixels, and reading its CDELT as degrees made the pixels 3600 arcsec wide
             from astropy.wcs.utils import proj_plane_pixel_scales
 
-            pixelscale = float(np.mean(proj_plane_pixel_scales(wcs))) * 3600.0
+            pixelscale = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600.0
         if "zeropoint" not in kwargs and "ZEROPT" in header:
             kwargs["zeropoint"] = header["ZEROPT"]
         return cls(
