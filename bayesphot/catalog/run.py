@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BayesphotError, ImageError
-from ..image.psf import KINDS, PSFImage
+from ..image.psf import PSFImage
 from ..image.target import TargetImage
 from . import fitgroup
 from .choose import SourceStart
@@ -292,7 +292,7 @@ def run(image: Any, out: PathLike, *, variance: Any = None, weight: Any = None, 
     folder = groups_folder(out)
     folder.mkdir(parents=True, exist_ok=True)
     digest = _digest(target.data, target.variance, target.mask.astype(np.uint8), det.segmap,
-                     None if psf is None else np.append(psf.data, KINDS.index(psf.kind))) + settings.digest()
+                     None if psf is None else psf.data) + (psf.kind if psf is not None else "") + settings.digest()
     manifest_path = folder / "manifest.json"
     manifest = {"digest": digest, "n_groups": len(groups), "n_sources": len(det),
                 "groups": {g.id: g.labels for g in groups}}

@@ -17,6 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+#: help of ``--psf-kind`` (``bayesphot fit`` and ``bayesphot catalog``)
+PSF_KIND_HELP = ("what the PSF file holds: sampled at pixel centres, or effective (pixel-integrated: a star cutout, "
+                 "an ePSF, PSFEx) (default: the PSFKIND keyword, else sampled)")
+
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, chains: int, warmup: int, draws: int) -> None:
     """The NUTS options shared by the subcommands."""

@@ -15,6 +15,8 @@ from typing import Any
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``catalog`` subcommand to an ``argparse`` subparsers object."""
+    from ._workflow import PSF_KIND_HELP
+
     p = subparsers.add_parser(
         "catalog", help="detect, group, fit, choose models and sample every source of an image into a catalog",
         description="Image → detection → groups → MAP → model choice → posterior → one catalog row per source, "
@@ -28,9 +30,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--background", help="background map (FITS) subtracted first (each group still fits a sky)")
     p.add_argument("--psf", help="PSF image (FITS); default: an ePSF built from the image's stars")
     p.add_argument("--psf-kind", choices=("sampled", "effective"), default=None,
-                   help="what the PSF file holds: sampled at pixel centres, or effective (pixel-integrated: "
-                   "a star cutout, "
-                   "an ePSF, PSFEx) (default: the PSFKIND keyword, else sampled)")
+                   help=PSF_KIND_HELP)
     p.add_argument("--segmap", help="segmentation map (FITS), used as is instead of detection")
     p.add_argument("--sampler", choices=("laplace", "nuts"), default="laplace",
                    help="posterior: Laplace draws at the MAP (default) or NUTS")
@@ -55,10 +55,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the catalog for parsed arguments; returns the exit status."""
     from ..catalog.run import run as run_catalog
+    from ..catalog.settings import CatalogSettings
     from ..image.psf import PSFImage
 
     psf = args.psf if args.psf is None or args.psf_kind is None else PSFImage.from_fits(args.psf, kind=args.psf_kind)
-    from ..catalog.settings import CatalogSettings
 
     types = tuple(t.strip() for t in args.types.split(",") if t.strip())
     settings = CatalogSettings(types=types, criterion=args.criterion, sampler=args.sampler, draws=args.draws,

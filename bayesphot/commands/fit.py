@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._workflow import Workflow, add_sampling_arguments, say
+from ._workflow import PSF_KIND_HELP, Workflow, add_sampling_arguments, say
 
 NAME = "fit"
 
@@ -66,9 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--psf-oversampling", type=int, default=None, metavar="N",
                         help="PSF pixels per image pixel (default: the OVERSAMP keyword, else 1)")
     parser.add_argument("--psf-kind", choices=("sampled", "effective"), default=None,
-                        help="what the PSF file holds: sampled at pixel centres, or effective (pixel-integrated: "
-                        "a star cutout, "
-                        "an ePSF, PSFEx) (default: the PSFKIND keyword, else sampled)")
+                        help=PSF_KIND_HELP)
     parser.add_argument("--pixelscale", type=float, default=None, metavar="ARCSEC",
                         help="arcsec per pixel (default: PIXSCALE keyword, else the WCS, else 1)")
     parser.add_argument("--zeropoint", type=float, default=None, metavar="MAG",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -114,15 +115,20 @@ class PSFImage:
         """Read a PSF from FITS (``OVERSAMP`` and ``PSFKIND`` header keywords used when present and not given)."""
         with fits.open(path) as hdul:
             header = hdul[hdu].header
-            data = np.array(hdul[hdu].data, dtype=np.float64)
-        if oversampling is None:
-            oversampling = int(header.get("OVERSAMP", 1))
-        if kind is None and "PSFKIND" not in header and oversampling == 1:
-            warnings.warn(f"{Path(path).name}: no PSFKIND keyword, so the PSF is taken as sampled at pixel "
-                          "centres; if it is pixel-integrated (a star cutout, an ePSF, PSFEx) declare "
-                          "kind='effective' (--psf-kind effective), or point sources come out one pixel too broad",
-                          PSFKindWarning, stacklevel=2)
-        return cls(data, oversampling=oversampling, kind=kind or str(header.get("PSFKIND", "sampled")))
+            if kind is None and "PSFKIND" not in header and (oversampling or int(header.get("OVERSAMP", 1))) == 1:
+                warnings.warn(f"{Path(path).name}: no PSFKIND keyword, so the PSF is taken as sampled at pixel "
+                              "centres; if it is pixel-integrated (a star cutout, an ePSF, PSFEx) declare "
+                              "kind='effective' (--psf-kind effective), or point sources come out one pixel too "
+                              "broad", PSFKindWarning, stacklevel=2)
+            return cls.from_hdu(hdul[hdu], oversampling=oversampling, kind=kind)
+
+    @classmethod
+    def from_hdu(cls, hdu: Any, oversampling: int | None = None, kind: str | None = None) -> PSFImage:
+        """A PSF from a FITS HDU; ``OVERSAMP`` and ``PSFKIND`` (else 1 and ``"sampled"``) unless given."""
+        header = hdu.header
+        return cls(np.array(hdu.data, dtype=np.float64),
+                   oversampling=int(header.get("OVERSAMP", 1)) if oversampling is None else oversampling,
+                   kind=kind or str(header.get("PSFKIND", "sampled")))
 
     def to_hdu(self, name: str = "PSF") -> fits.ImageHDU:
         hdu = fits.ImageHDU(self.data, name=name)

@@ -248,9 +248,7 @@ class TargetImage:
             if mask is None and "MASK" in names:
                 mask = np.array(hdul["MASK"].data) != 0
             if psf is None and "PSF" in names:
-                header_psf = hdul["PSF"].header
-                psf = PSFImage(hdul["PSF"].data, oversampling=int(header_psf.get("OVERSAMP", 1)),
-                               kind=str(header_psf.get("PSFKIND", "sampled")))
+                psf = PSFImage.from_hdu(hdul["PSF"])
         if isinstance(psf, (str, Path)):
             psf = PSFImage.from_fits(psf)
         wcs = _wcs_from_header(header)

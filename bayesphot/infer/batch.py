@@ -66,7 +66,7 @@ def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[
     def start_of(i: int, mode: Mode) -> Start:
         if not (np.all(np.isfinite(mode.u)) and np.isfinite(mode.potential)):
             raise FitError(f"the start search for {programs[i].model.name!r} gave non-finite values")
-        better, labelling = relabel_mode(programs[i], lowered[i], mode.u, interval, max_iter=max_iter)
+        better, labelling = relabel_mode(programs[i], mode.u, interval, lowered[i], max_iter=max_iter)
         source = "batched mode of the sampled density"
         if better is not None:
             mode = better

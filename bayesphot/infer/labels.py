@@ -144,18 +144,19 @@ def best_labelling(program: Program, potential: Callable[[np.ndarray], np.ndarra
     return Labelling(u, swaps, start - current, summary, start)
 
 
-def relabel_mode(program: Program, lowered: Any, u: np.ndarray, interval: np.ndarray,
+def relabel_mode(program: Program, u: np.ndarray, interval: np.ndarray, lowered: Any = None,
                  max_iter: int = 100) -> tuple[Any, Labelling]:
     """A better mode than the one at ``u`` with components exchanged (:func:`best_labelling`), if there is one.
 
     Parameters
     ----------
     program : Program
-    lowered : bayesphot.structure.Lowered
-        The program's lowered ``log_density``.
     u : (k,) array
         The start found so far (a mode of the sampled density or the MAP).
     interval : (k,) bool array
+    lowered : bayesphot.structure.Lowered, optional
+        The program's lowered ``log_density`` (lowered here, and only when the
+        program has exchangeable components, if not given).
 
     Returns
     -------
@@ -166,15 +167,17 @@ def relabel_mode(program: Program, lowered: Any, u: np.ndarray, interval: np.nda
     """
     from .mode import potential_at, refine_mode
 
-    evaluate = lowered.evaluator()
+    def density() -> Any:
+        return lowered if lowered is not None else program.lower("log_density")
 
     def potential(points: np.ndarray) -> np.ndarray:
-        return potential_at(lowered.key, evaluate, lowered.params, points)[0]
+        low = density()
+        return potential_at(low.key, low.evaluator(), low.params, points)[0]
 
     labelling = best_labelling(program, potential, u)
     if not labelling.swaps:
         return None, labelling
-    other = refine_mode(lowered, labelling.u, interval, max_iter=max_iter)
+    other = refine_mode(density(), labelling.u, interval, max_iter=max_iter)
     if np.all(np.isfinite(other.u)) and np.isfinite(other.potential) \
             and other.potential < labelling.potential - MIN_GAIN:
         labelling.gain = float(labelling.potential - other.potential)

@@ -162,7 +162,7 @@ class _Sampler:
         start = prepare(model, program, self.fit)
         interval = interval_coordinates(program)
         with backend.using("jax"):
-            relabelled, labelling = relabel_mode(program, program.lower("log_density"), start.u, interval)
+            relabelled, labelling = relabel_mode(program, start.u, interval)
         if relabelled is not None:  # the MAP had two components the wrong way round
             warnings.warn(f"start point: {labelling.summary}", SamplingWarning, stacklevel=2)
             start = start_at_mode(relabelled.u, relabelled.hessian, bool(relabelled.converged),
