@@ -33,3 +33,7 @@ class BackendError(BayesphotError, RuntimeError):
 
 class FitError(BayesphotError, RuntimeError):
     """A fit that cannot start or produced non-finite numbers."""
+
+
+class SamplingTimeLimitError(FitError):
+    """A sampler reached its time limit before its warm-up ended: no draws to keep."""

@@ -236,7 +236,7 @@ def _fit_group(task: GroupTask, t0: float) -> GroupResult:
     if not np.all(np.isfinite(fit.u)):
         raise FloatingPointError("the final fit produced non-finite parameters")
     sampled = sample_posterior(group_model, fit, settings.sampler, settings.draws, settings.seed + group.id,
-                               settings.chains, settings.warmup)
+                               settings.chains, settings.warmup, settings.nuts_seconds)
     # Fisher-diagonal σ (the Tractor's choice): 1 / √(diagonal of the Hessian), correlations ignored
     cov_u = np.asarray(fit.covariance_unconstrained, dtype=np.float64)
     try:
@@ -276,7 +276,7 @@ def _fit_group(task: GroupTask, t0: float) -> GroupResult:
         rows.append(source_row(
             source=source, group=group, name=name, kind=_kind(model), idata=sampled.idata, sampled=sampled,
             pixelscale=task.pixelscale, zeropoint=task.zeropoint, fit=fit, fisher=fisher, choice=src_choice,
-            reasons=reasons, n_params=n_free(model), sampler=settings.sampler, wcs=task.wcs,
+            reasons=reasons, n_params=n_free(model), sampler=sampled.sampler, wcs=task.wcs,
         ))
     return GroupResult(group.id, rows, sampled.idata, False, fit.message, time.perf_counter() - t0,
                        {"chi2_ndf": fit.chi2_ndf, "n_sources": group.size})

@@ -44,6 +44,9 @@ class Sampled:
     r_hat, ess_bulk : dict
         Per parameter name (NaN r̂ and the draw count for Laplace draws).
     divergences : int
+    sampler : str
+        What drew them: "laplace" or "nuts" (NUTS asked for, but stopped at its time limit
+        during warm-up, leaves Laplace draws and an issue saying so).
     """
 
     idata: Any
@@ -51,6 +54,7 @@ class Sampled:
     r_hat: dict[str, float] = field(default_factory=dict)
     ess_bulk: dict[str, float] = field(default_factory=dict)
     divergences: int = 0
+    sampler: str = "laplace"
 
 
 def total_fluxes(model: Model, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -159,14 +163,21 @@ def _laplace(model: Model, fit: Any, draws: int, seed: int, chains: int = 2) -> 
     return Sampled(idata, issues, {k: float("nan") for k in free.names}, {k: float(n) for k in free.names}, 0)
 
 
-def _nuts(model: Model, draws: int, seed: int, chains: int, warmup: int) -> Sampled:
+def _nuts(model: Model, fit: Any, draws: int, seed: int, chains: int, warmup: int,
+          time_limit: float | None) -> Sampled:
     import arviz as az
 
+    from ..errors import SamplingTimeLimitError
     from ..infer import NUTS
 
     per_chain = max(1, int(np.ceil(draws / chains)))
-    post = NUTS(model, chains=chains, warmup=warmup, draws=per_chain, seed=seed, fit=False, progress=False,
-                write_back=False).run()
+    try:
+        post = NUTS(model, chains=chains, warmup=warmup, draws=per_chain, seed=seed, fit=False, progress=False,
+                    write_back=False, time_limit=time_limit).run()
+    except SamplingTimeLimitError as exc:
+        fallback = _laplace(model, fit, draws, seed, chains)
+        fallback.issues.insert(0, f"NUTS: {exc}; Laplace draws instead")
+        return fallback
     names = list(post.names)
     rhat = az.rhat(post.idata, var_names=names)
     ess = az.ess(post.idata, var_names=names, method="bulk")
@@ -174,7 +185,7 @@ def _nuts(model: Model, draws: int, seed: int, chains: int, warmup: int) -> Samp
         if "diverging" in post.idata.sample_stats else 0
     issues = list(post.issues) + ([post.misfit] if post.misfit else [])  # a catalog row flags both
     return Sampled(post.idata, issues, {k: float(np.max(rhat[k].values)) for k in names},
-                   {k: float(np.min(ess[k].values)) for k in names}, div)
+                   {k: float(np.min(ess[k].values)) for k in names}, div, "nuts")
 
 
 #: diagnostics that name the parameters they concern: a source's row carries them only when they name
@@ -199,7 +210,7 @@ def issues_of_source(issues: list[str], name: str) -> list[str]:
 
 
 def sample_posterior(model: Model, fit: Any, sampler: str = "laplace", draws: int = 1000, seed: int = 0,
-                     chains: int = 2, warmup: int = 200) -> Sampled:
+                     chains: int = 2, warmup: int = 200, time_limit: float | None = None) -> Sampled:
     """Posterior draws of a fitted group model.
 
     Parameters
@@ -214,6 +225,9 @@ def sample_posterior(model: Model, fit: Any, sampler: str = "laplace", draws: in
     chains, warmup : int
         NUTS chains and step-size tuning iterations (Laplace: chains only
         shape the arrays).
+    time_limit : float, optional
+        NUTS: seconds of sampling; reached during warm-up, the group gets Laplace
+        draws with an issue saying so (``Sampled.sampler`` is then "laplace").
 
     Returns
     -------
@@ -222,7 +236,7 @@ def sample_posterior(model: Model, fit: Any, sampler: str = "laplace", draws: in
     if sampler == "laplace":
         return _laplace(model, fit, draws, seed, chains)
     if sampler == "nuts":
-        return _nuts(model, draws, seed, chains, warmup)
+        return _nuts(model, fit, draws, seed, chains, warmup, time_limit)
     raise FitError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
 
 

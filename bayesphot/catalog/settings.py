@@ -29,6 +29,10 @@ class CatalogSettings:
         Posterior draws per group (over all chains).
     chains, warmup : int
         NUTS chains and warm-up iterations.
+    nuts_seconds : float
+        NUTS time limit per group (s, warm-up included): past warm-up the draws so far
+        are kept (and flagged); a group still in warm-up gets Laplace draws instead,
+        flagged ``SAMPLER``, so one pathological group cannot hold up a catalog.
     seed : int
         Base seed; group g uses ``seed + g`` (so a resumed run draws the same numbers).
     window_scale, window_border, window_min : float, int, int
@@ -52,6 +56,7 @@ class CatalogSettings:
     draws: int = 1000
     chains: int = 2
     warmup: int = 200
+    nuts_seconds: float = 300.0
     seed: int = 0
     window_scale: float = 2.0
     window_border: int = 3
@@ -70,6 +75,8 @@ class CatalogSettings:
             raise BayesphotError(f"criterion must be one of {CRITERIA}, got {self.criterion!r}")
         if self.sampler not in SAMPLERS:
             raise BayesphotError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if not self.nuts_seconds > 0:
+            raise BayesphotError(f"nuts_seconds must be positive, got {self.nuts_seconds}")
         if self.draws < 2 or self.chains < 1:
             raise BayesphotError(f"need draws ≥ 2 and chains ≥ 1, got {self.draws}, {self.chains}")
 

@@ -35,6 +35,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--sampler", choices=("laplace", "nuts"), default="laplace",
                    help="posterior: Laplace draws at the MAP (default) or NUTS")
     p.add_argument("--draws", type=int, default=1000, help="posterior draws per group (default: %(default)s)")
+    p.add_argument("--nuts-seconds", type=float, default=300.0,
+                   help="NUTS time limit per group in seconds: a group whose warm-up does not end in time gets "
+                        "Laplace draws, flagged (default: %(default)s)")
     p.add_argument("--criterion", choices=("dchi2", "evidence"), default="dchi2",
                    help="model choice: the Tractor's penalised Δχ² (default) or the Laplace evidence")
     p.add_argument("--types", default="point,exp,dev,sersic", help="candidate types (default: %(default)s)")
@@ -62,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     types = tuple(t.strip() for t in args.types.split(",") if t.strip())
     settings = CatalogSettings(types=types, criterion=args.criterion, sampler=args.sampler, draws=args.draws,
+                               nuts_seconds=args.nuts_seconds,
                                seed=args.seed)
     table = run_catalog(
         args.image, args.out, variance=args.variance, weight=args.weight, rms=args.rms, mask=args.mask,

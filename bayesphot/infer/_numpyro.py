@@ -17,6 +17,7 @@ same compiled function.
 from __future__ import annotations
 
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FitError
+from ..errors import FitError, SamplingTimeLimitError
 from .settings import SamplerSettings, tree_depth
 
 _RUNNERS: OrderedDict[tuple, tuple[Callable, Callable]] = OrderedDict()
@@ -168,9 +169,15 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_chunks * chunk, desc=description, unit="it", leave=False)
-    interrupted = False
+    interrupted = limited = False
+    t0 = time.perf_counter()
     try:
-        for _ in range(n_chunks):
+        for i in range(n_chunks):
+            if i and s.time_limit is not None:
+                elapsed = time.perf_counter() - t0
+                if elapsed + elapsed / i > s.time_limit:  # the next chunk would end past the limit
+                    interrupted = limited = True
+                    break
             state, record = step_fn(state, params)
             records.append({k: np.asarray(v) for k, v in record.items()})
             if bar is not None:
@@ -184,13 +191,17 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
         if threads:
             pool.shutdown(wait=False, cancel_futures=True)
     done = len(records) * chunk
+    if limited and done <= s.warmup:
+        raise SamplingTimeLimitError(f"the time limit of {s.time_limit:g} s came during warm-up ({done} of {s.warmup} "
+                                f"iterations, {done / max(time.perf_counter() - t0, 1e-9):.2g} per second): "
+                                "no draws to keep")
     if interrupted and done <= s.warmup:
         raise FitError(f"sampling interrupted during warm-up ({done} of {s.warmup} iterations): no draws to keep")
     axis = len(lead)  # the scan's time axis sits after the chains (and objects) axes
     full = {k: np.concatenate([r[k] for r in records], axis=axis) for k in records[0]}
     samples, stats = _collect(full, s, axis, done)
     if interrupted:
-        stats["_interrupted"] = np.asarray([min(total, done) - s.warmup, s.draws])
+        stats["_interrupted"] = np.asarray([min(total, done) - s.warmup, s.draws, int(limited)])
     return samples, stats
 
 

@@ -70,6 +70,7 @@ class _Sampler:
         min_ess: float | None = None,
         pointwise_limit: int = 10_000_000,
         write_back: bool = True,
+        time_limit: float | None = None,
     ) -> None:
         if backend is None:
             # follow the array backend in force: pyro for torch, numpyro for JAX (and its device)
@@ -81,6 +82,11 @@ class _Sampler:
             raise FitError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if chains < 1 or draws < 1 or warmup < 0:
             raise FitError(f"need chains ≥ 1, draws ≥ 1, warmup ≥ 0 (got {chains}, {draws}, {warmup})")
+        if time_limit is not None:
+            if not time_limit > 0:
+                raise FitError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+            if backend != "numpyro" or isinstance(model, list | tuple):
+                raise FitError("time_limit is supported for one model on the numpyro backend")
         if device not in (None, "auto", "cpu") and not str(device).startswith("cuda"):
             raise FitError(f"device must be 'cpu', 'cuda' or None (auto), got {device!r}")
         self.model = model
@@ -105,6 +111,7 @@ class _Sampler:
         self.min_ess = min_ess
         self.pointwise_limit = int(pointwise_limit)
         self.write_back = bool(write_back)
+        self.time_limit = None if time_limit is None else float(time_limit)
         self.start: Start | None = None
         self.program: Program | None = None
 
@@ -124,7 +131,7 @@ class _Sampler:
             kernel=self.kernel, dense_mass=self.dense_mass, adapt_mass_matrix=adapt_mass_matrix,
             warmup=warmup, draws=self.draws, seed=self.seed, device=self.device, progress=self.progress,
             target_accept=self.target_accept, max_tree_depth=self.max_tree_depth,
-            trajectory_length=self.trajectory_length, num_steps=self.num_steps,
+            trajectory_length=self.trajectory_length, num_steps=self.num_steps, time_limit=self.time_limit,
         )
 
     def _run_backend(self, program: Program, init: np.ndarray, matrix: np.ndarray | None,
@@ -219,8 +226,9 @@ class _Sampler:
         if post.misfit:
             warnings.warn(post.misfit, SamplingWarning, stacklevel=2)
         if interrupted is not None:
-            post.issues.insert(0, f"interrupted: {int(interrupted[0])} of {int(interrupted[1])} draws per chain")
-            warnings.warn(f"sampling interrupted: kept {int(interrupted[0])} of {int(interrupted[1])} draws per "
+            why = f"stopped at the time limit of {self.time_limit:g} s" if interrupted[2] else "interrupted"
+            post.issues.insert(0, f"{why}: {int(interrupted[0])} of {int(interrupted[1])} draws per chain")
+            warnings.warn(f"sampling {why}: kept {int(interrupted[0])} of {int(interrupted[1])} draws per "
                           "chain", SamplingWarning, stacklevel=2)
         if self.write_back:
             write_back(model, program, post)
@@ -402,6 +410,11 @@ class NUTS(_Sampler):
         Store the per-pixel log-likelihood when draws × pixels ≤ this.
     write_back : bool
         Write posterior mean ± sd into the model's parameters (default True).
+    time_limit : float, optional
+        Seconds of sampling (warm-up included; not the MAP fit or the start search) after
+        which no further block of iterations is started (numpyro, one model).  Past
+        warm-up the draws so far are kept and the posterior's issues say the run was
+        stopped; during warm-up :class:`~bayesphot.errors.SamplingTimeLimitError` is raised.
     """
 
     kernel = "nuts"

@@ -23,6 +23,8 @@ class SamplerSettings:
     max_tree_depth: int
     trajectory_length: float | None
     num_steps: int | None
+    #: seconds of sampling (warm-up included) after which no further chunk is started; None: no limit
+    time_limit: float | None = None
 
 
 def tree_depth(steps: np.ndarray) -> np.ndarray:

@@ -195,14 +195,13 @@ def fit_covariance_suffices(u: np.ndarray, cov: np.ndarray | None, interval: np.
     0.5 to a curvature that the data make much larger.  Otherwise the mode of
     the sampled density must be found (:func:`prepare`).
     """
-    from .mode import MAX_CONDITION, PULL_BACK
+    from .mode import MAX_CONDITION, PULL_BACK, scaled_condition
 
     if cov is None or cov.shape != (u.size, u.size) or not np.all(np.isfinite(cov)):
         return False
     if np.any(np.abs(u[interval]) > PULL_BACK):
         return False
-    eigval = np.linalg.eigvalsh(_symmetric(cov))
-    return bool(eigval.min() > 0 and eigval.max() / eigval.min() <= MAX_CONDITION)
+    return scaled_condition(cov) <= MAX_CONDITION
 
 
 def prepare(model: Model, program: Program, fit: Any = "auto", refine: bool = True) -> Start:
