@@ -1,7 +1,8 @@
 """Catalog benchmarks and checks: timing / scaling, the ESO field against SExtractor, injection coverage.
 
     python benchmarks/catalog.py timing   [--sizes 4 8 16] [--workers 1 2] [--types point,sersic] [--side 1024]
-    python benchmarks/catalog.py eso      --groups /path/eso_groups   (a run of `bayesphot catalog` on the field)
+    python benchmarks/catalog.py eso      --groups /path/eso_groups [--name eso_nuts]   (a run of `bayesphot catalog`
+                                                                                          on the field)
     python benchmarks/catalog.py coverage [--n 200] [--workers 2]
 
 Each prints a table and writes JSON to benchmarks/results/catalog_<mode>.json (coverage:
@@ -182,8 +183,39 @@ def eso(args: argparse.Namespace) -> None:
           f"median {np.median(list(stars.values())) if stars else float('nan'):.3f} over {len(stars)} groups; "
           f"values {sorted(round(v, 2) for v in stars.values())}")
     print(f"χ²/ndf, every finished group: median {np.median(list(allg.values())):.3f} over {len(allg)}")
-    _save("eso", {"flux_auto": summary, "comparison": comparison, "chi2_ndf_star_groups": stars,
-                  "chi2_ndf_all_groups": allg, "groups_finished": len(parts), "groups_total": manifest["n_groups"]})
+    timing = _eso_timing(folder, parts, rows)
+    _save(args.name, {"flux_auto": summary, "comparison": comparison, "chi2_ndf_star_groups": stars,
+                      "chi2_ndf_all_groups": allg, "groups_finished": len(parts),
+                      "groups_total": manifest["n_groups"], "timing": timing})
+
+
+def _eso_timing(folder: Path, parts: list[dict], rows: list[dict]) -> dict:
+    """Which sampler drew each source, flag counts, seconds per group (its task) and the run's wall time."""
+    from astropy.table import Table
+
+    seconds = sorted(((p.get("seconds") or 0.0, len(p["rows"])) for p in parts), reverse=True)
+    samplers: dict[str, int] = {}
+    for r in rows:
+        samplers[r["sampler"] or "none"] = samplers.get(r["sampler"] or "none", 0) + 1
+    out = {"sources_by_sampler": samplers,
+           "sources_flagged": sum(1 for r in rows if r["flags"]),
+           "sources_nuts_fallback": sum(1 for r in rows if "Laplace draws instead" in (r["flag_reasons"] or "")),
+           "group_seconds_sum": float(sum(t for t, _ in seconds)),
+           "group_seconds_median": float(np.median([t for t, _ in seconds])) if seconds else float("nan"),
+           "slowest_groups": [{"seconds": t, "sources": n} for t, n in seconds[:5]]}
+    stem = folder.name[:-len("_groups")] if folder.name.endswith("_groups") else folder.name
+    for ext in (".fits", ".ecsv"):
+        catalog = folder.parent / (stem + ext)
+        if catalog.exists():
+            info = json.loads(Table.read(catalog).meta.get("RUNINFO", "{}"))
+            out["wall_seconds"] = info.get("wall_seconds")
+            out["seconds_per_source"] = (info["wall_seconds"] / max(len(rows), 1)) if "wall_seconds" in info else None
+            break
+    print(f"\nsources by sampler {samplers}; {out['sources_flagged']} flagged, "
+          f"{out['sources_nuts_fallback']} with Laplace draws after the NUTS time limit")
+    print(f"group task seconds: sum {out['group_seconds_sum']:.0f}, median {out['group_seconds_median']:.1f}, "
+          f"slowest {[round(t) for t, _ in seconds[:5]]}; run wall {out.get('wall_seconds')} s")
+    return out
 
 
 # ------------------------------------------------------------------ coverage
@@ -347,6 +379,7 @@ def main() -> None:
     t.add_argument("--scratch", default="/tmp/bayesphot_catalog_bench")
     e = sub.add_parser("eso")
     e.add_argument("--groups", required=True, help="the <catalog>_groups folder of a run on eso_deep_field")
+    e.add_argument("--name", default="eso", help="results file: catalog_<name>.json (default: %(default)s)")
     c = sub.add_parser("coverage")
     c.add_argument("--n", type=int, default=200, help="sources injected in all")
     c.add_argument("--per-field", type=int, default=50, help="sources per 256² field (seeds seed, seed + 1, …)")

@@ -124,12 +124,22 @@ def cpu_threads(tasks: int) -> int:
     return max(1, min(tasks, os.cpu_count() or 1))
 
 
-def _chunking(total: int, progress: bool) -> tuple[int, int]:
-    """(chunk length, number of chunks): ≈ 20 with a progress bar, ≈ 10 without (so Ctrl-C keeps draws)."""
+#: iterations per compiled block when a time limit is set: the limit is checked between blocks, and a
+#: pathological warm-up (trees of 1023 steps) can spend seconds per iteration
+LIMITED_CHUNK = 10
+
+
+def _chunking(total: int, progress: bool, limited: bool = False) -> tuple[int, int]:
+    """(chunk length, number of chunks): ≈ 20 with a progress bar, ≈ 10 without (so Ctrl-C keeps draws).
+
+    With a time limit (``limited``) chunks are at most :data:`LIMITED_CHUNK` iterations long.
+    """
     parts = 20 if progress else 10
     if total <= parts:
         return total, 1
     chunk = math.ceil(total / parts)
+    if limited:
+        chunk = min(chunk, LIMITED_CHUNK)
     return chunk, math.ceil(total / chunk)
 
 
@@ -140,7 +150,7 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
     from .mode import potential_at
 
     total = s.warmup + s.draws
-    chunk, n_chunks = _chunking(total, s.progress)
+    chunk, n_chunks = _chunking(total, s.progress, s.time_limit is not None)
     threads = _chain_threads(init.shape[0], batched)
     init_fn, advance_fn = _runners(evaluate, key, s, chunk, batched, vector_chains=threads == 0)
     lead = init.shape[:-1]  # (chains,) or (objects, chains)
