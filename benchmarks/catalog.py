@@ -184,9 +184,32 @@ def eso(args: argparse.Namespace) -> None:
           f"values {sorted(round(v, 2) for v in stars.values())}")
     print(f"χ²/ndf, every finished group: median {np.median(list(allg.values())):.3f} over {len(allg)}")
     timing = _eso_timing(folder, parts, rows)
-    _save(args.name, {"flux_auto": summary, "comparison": comparison, "chi2_ndf_star_groups": stars,
+    against = _against(rows, Path(args.against)) if args.against else None
+    _save(args.name, {"against": against,"flux_auto": summary, "comparison": comparison, "chi2_ndf_star_groups": stars,
                       "chi2_ndf_all_groups": allg, "groups_finished": len(parts),
                       "groups_total": manifest["n_groups"], "timing": timing})
+
+
+def _against(rows: list[dict], folder: Path) -> dict:
+    """Sources drawn by NUTS here against the same sources (same id and type) in another run's groups.
+
+    Ratios of flux mean and sd, the flux difference in units of the other run's sd, and the x sd ratio.
+    """
+    other = {r["id"]: r for p in sorted(folder.glob("group_*.json")) for r in json.loads(p.read_text())["rows"]}
+    pairs = [(r, other[r["id"]]) for r in rows
+             if r["sampler"] == "nuts" and r["id"] in other and other[r["id"]]["type"] == r["type"]]
+    per_type: dict[str, dict] = {}
+    for kind in sorted({r["type"] for r, _ in pairs}):
+        sel = [(r, o) for r, o in pairs if r["type"] == kind]
+        sd = np.array([r["flux_sd"] / o["flux_sd"] for r, o in sel])
+        shift = np.array([(r["flux_mean"] - o["flux_mean"]) / o["flux_sd"] for r, o in sel])
+        xsd = np.array([r["x_sd"] / o["x_sd"] for r, o in sel])
+        per_type[kind] = {"n": len(sel), "flux_sd_ratio_median": float(np.median(sd)),
+                          "flux_sd_ratio_range": [float(sd.min()), float(sd.max())],
+                          "flux_shift_in_sd_median": float(np.median(shift)),
+                          "x_sd_ratio_median": float(np.median(xsd))}
+    print(f"\nNUTS here against {folder} (same sources, same type): {per_type}")
+    return {"other": str(folder), "per_type": per_type}
 
 
 def _eso_timing(folder: Path, parts: list[dict], rows: list[dict]) -> dict:
@@ -380,6 +403,8 @@ def main() -> None:
     e = sub.add_parser("eso")
     e.add_argument("--groups", required=True, help="the <catalog>_groups folder of a run on eso_deep_field")
     e.add_argument("--name", default="eso", help="results file: catalog_<name>.json (default: %(default)s)")
+    e.add_argument("--against", default=None,
+                   help="another run's groups folder (Laplace): compare the sources NUTS drew here with it")
     c = sub.add_parser("coverage")
     c.add_argument("--n", type=int, default=200, help="sources injected in all")
     c.add_argument("--per-field", type=int, default=50, help="sources per 256² field (seeds seed, seed + 1, …)")
