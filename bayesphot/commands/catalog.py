@@ -65,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     types = tuple(t.strip() for t in args.types.split(",") if t.strip())
     settings = CatalogSettings(types=types, criterion=args.criterion, sampler=args.sampler, draws=args.draws,
-                               nuts_seconds=args.nuts_seconds,
-                               seed=args.seed)
+                               nuts_seconds=args.nuts_seconds, seed=args.seed)
     table = run_catalog(
         args.image, args.out, variance=args.variance, weight=args.weight, rms=args.rms, mask=args.mask,
         psf=psf, segmap=args.segmap, background=args.background, pixelscale=args.pixelscale,

@@ -202,9 +202,9 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
             pool.shutdown(wait=False, cancel_futures=True)
     done = len(records) * chunk
     if limited and done <= s.warmup:
-        raise SamplingTimeLimitError(f"the time limit of {s.time_limit:g} s came during warm-up ({done} of {s.warmup} "
-                                f"iterations, {done / max(time.perf_counter() - t0, 1e-9):.2g} per second): "
-                                "no draws to keep")
+        rate = done / max(time.perf_counter() - t0, 1e-9)
+        raise SamplingTimeLimitError(f"the time limit of {s.time_limit:g} s came during warm-up ({done} of "
+                                     f"{s.warmup} iterations, {rate:.2g} per second): no draws to keep")
     if interrupted and done <= s.warmup:
         raise FitError(f"sampling interrupted during warm-up ({done} of {s.warmup} iterations): no draws to keep")
     axis = len(lead)  # the scan's time axis sits after the chains (and objects) axes

@@ -227,7 +227,7 @@ def inverse_mass(hessian: np.ndarray) -> tuple[np.ndarray, bool, str]:
     matrix = eigvec @ np.diag(1.0 / fixed) @ eigvec.T
     reason = ("the Hessian is not positive definite" if eigval.min() <= 0
               else f"the Hessian is ill-conditioned (condition number {condition:.1e} at unit diagonal)")
-    return matrix, False, reason
+    return 0.5 * (matrix + matrix.T), False, reason
 
 
 __all__ = ["AT_LIMIT", "MAX_CONDITION", "PULL_BACK", "Mode", "inverse_mass", "pull_back", "refine_mode",
