@@ -308,7 +308,7 @@ def coverage(args: argparse.Namespace) -> None:
             # fitted into this source's model ("merged")
             neighbour = min(math.hypot(o.x - t.x, o.y - t.y) for o in sources if o is not t)
             rec = {"kind": t.kind, "chosen": str(r["type"]), "snr": snr, "group_size": int(r["group_size"]),
-                   "neighbour_px": neighbour}
+                   "neighbour_px": neighbour, "flags": int(r["flags"])}
             truth = {"flux": t.flux, "x": t.x, "y": t.y, "Re": t.Re, "n": t.n}
             for key in ("flux", "x", "y", "Re", "n"):
                 var = f"{name}:{key}"
@@ -359,8 +359,10 @@ def coverage(args: argparse.Namespace) -> None:
         kinds[rec["kind"]][rec["chosen"]] += 1
     print("true kind → chosen type:", kinds)
     breakdown = neighbour_breakdown(records)
+    by_flag = flag_breakdown(records)
     _save(f"coverage_{args.sampler}", {"n_injected": injected, "n_matched": len(records), "wall_s": wall,
                                        "table": table_rows, "choice": kinds, "neighbours": breakdown,
+                                       "flags": by_flag,
                                        "settings": vars(args)})
 
 
@@ -385,6 +387,40 @@ def neighbour_breakdown(records: list[dict], min_snr: float = 20.0) -> list[dict
             out.append(row)
             print(f"{name:>9} {key:>5} {row['N']:4d} {row['post68']:6.2f} {row['post95']:6.2f} "
                   f"{row['median_abs_pull']:6.2f}")
+    return out
+
+
+def flag_breakdown(records: list[dict], min_snr: float = 20.0) -> list[dict]:
+    """Coverage of Sérsics (S/N ≥ ``min_snr``, chosen as Sérsics) with and without catalog flags.
+
+    Also counts, per neighbour class, how many carry each flag: whether the flags (the χ² misfit
+    test above all) catch the fits whose uncertainties cannot cover their truths.
+    """
+    from bayesphot.catalog.table import FLAGS
+
+    sel = [r for r in records if r["kind"] == "sersic" and r["chosen"] == "sersic" and r["snr"] >= min_snr]
+    out = []
+    print(f"\nSérsics at S/N ≥ {min_snr:g}, unflagged and flagged")
+    for name, test in (("unflagged", lambda r: r["flags"] == 0), ("flagged", lambda r: r["flags"] != 0)):
+        part = [r for r in sel if test(r)]
+        for key in ("flux", "x", "Re", "n"):
+            entries = [r[key] for r in part if key in r]
+            if not entries:
+                continue
+            row = {"class": name, "qty": key, "N": len(entries),
+                   "post68": float(np.mean([e["in68"] for e in entries])),
+                   "post95": float(np.mean([e["in95"] for e in entries])),
+                   "median_abs_pull": float(np.median([abs(e["pull"]) for e in entries]))}
+            out.append(row)
+            print(f"{name:>9} {key:>5} {row['N']:4d} {row['post68']:6.2f} {row['post95']:6.2f} "
+                  f"{row['median_abs_pull']:6.2f}")
+    merged = [r for r in sel if r["group_size"] == 1 and r["neighbour_px"] < 8.0]
+    counts = {word: sum(bool(r["flags"] & bit) for r in merged) for word, bit in FLAGS.items()}
+    counts = {word: n for word, n in counts.items() if n}
+    flagged = sum(r["flags"] != 0 for r in merged)
+    out.append({"class": "merged", "N": len(merged), "flagged": flagged, "by_flag": counts})
+    print(f"merged (a true neighbour < 8 px fitted into the same model): {out[-1]['flagged']} of {len(merged)} "
+          f"flagged {counts}")
     return out
 
 

@@ -10,6 +10,7 @@ import pytest
 
 import bayesphot as bp
 import bayesphot.infer._numpyro as numpyro_driver
+import bayesphot.infer.samplers as samplers
 from bayesphot.catalog.sample import sample_posterior
 from bayesphot.errors import FitError, SamplingTimeLimitError
 
@@ -25,11 +26,18 @@ def _galaxy() -> bp.Model:
     return model
 
 
+def _clock(seconds_per_look: float) -> types.SimpleNamespace:
+    """A ``time`` stand-in whose clock advances ``seconds_per_look`` each time it is read."""
+    clock = itertools.count()
+    return types.SimpleNamespace(perf_counter=lambda: seconds_per_look * next(clock))
+
+
 @pytest.fixture
 def one_second_per_look(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The driver's clock advances one second each time it is read: the limit's arithmetic becomes exact."""
-    clock = itertools.count()
-    monkeypatch.setattr(numpyro_driver, "time", types.SimpleNamespace(perf_counter=lambda: float(next(clock))))
+    """The driver's clock advances one second each time it is read, the start search takes no time:
+    the limit's arithmetic becomes exact."""
+    monkeypatch.setattr(numpyro_driver, "time", _clock(1.0))
+    monkeypatch.setattr(samplers, "time", _clock(0.0))
 
 
 @pytest.mark.usefixtures("one_second_per_look")
@@ -53,6 +61,33 @@ def test_a_limit_during_warmup_raises() -> None:
     with pytest.raises(SamplingTimeLimitError, match="during warm-up"):
         bp.infer.NUTS(model, chains=2, warmup=40, draws=60, seed=1, progress=False, disperse=False,
                       time_limit=2.5).run()
+
+
+def test_the_start_search_counts_against_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _galaxy()
+    bp.fit.LM(model).fit()
+    # run() reads its clock at its start (0 s), after the fit and mode (100 s) and after the label
+    # check (200 s): past 150 s there
+    monkeypatch.setattr(samplers, "time", _clock(100.0))
+    with pytest.raises(SamplingTimeLimitError, match="label check took 200 s, past the time limit of 150 s"):
+        bp.infer.NUTS(model, chains=2, warmup=40, draws=60, seed=1, progress=False, disperse=False,
+                      time_limit=150.0).run()
+
+
+def test_sampling_gets_what_the_start_search_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _galaxy()
+    bp.fit.LM(model).fit()
+    # run() reads its clock 6 times up to the sampling (start, three phase checks, the start's seconds, the
+    # sampling's start): 5 s spent.  20 + 80 iterations run in blocks of 10; the driver's clock reads i s
+    # before block i ≥ 1, which starts only while 5 + i + i / i ≤ 9.5: blocks 0–3 run, 40 iterations,
+    # 20 draws per chain of 80.  Without the start search's seconds blocks 0–8 would run (i + 1 ≤ 9.5).
+    monkeypatch.setattr(numpyro_driver, "time", _clock(1.0))
+    monkeypatch.setattr(samplers, "time", _clock(1.0))
+    with pytest.warns(bp.infer.SamplingWarning, match="time limit"):
+        post = bp.infer.NUTS(model, chains=2, warmup=20, draws=80, seed=1, progress=False, disperse=False,
+                             time_limit=9.5).run()
+    assert post.idata.posterior.sizes["draw"] == 20
+    assert post.issues[0] == "stopped at the time limit of 9.5 s: 20 of 80 draws per chain"
 
 
 def test_time_limit_is_checked() -> None:

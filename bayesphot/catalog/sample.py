@@ -226,7 +226,7 @@ def sample_posterior(model: Model, fit: Any, sampler: str = "laplace", draws: in
         NUTS chains and step-size tuning iterations (Laplace: chains only
         shape the arrays).
     time_limit : float, optional
-        NUTS: seconds of sampling; reached during warm-up, the group gets Laplace
+        NUTS: seconds for the start search and sampling; reached before the draws, the group gets Laplace
         draws with an issue saying so (``Sampled.sampler`` is then "laplace").
 
     Returns

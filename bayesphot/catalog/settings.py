@@ -30,7 +30,7 @@ class CatalogSettings:
     chains, warmup : int
         NUTS chains and warm-up iterations.
     nuts_seconds : float
-        NUTS time limit per group (s, warm-up included): past warm-up the draws so far
+        NUTS time limit per group (s, start search and warm-up included): past warm-up the draws so far
         are kept (and flagged); a group still in warm-up gets Laplace draws instead,
         flagged ``SAMPLER``, so one pathological group cannot hold up a catalog.
     seed : int

@@ -36,8 +36,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="posterior: Laplace draws at the MAP (default) or NUTS")
     p.add_argument("--draws", type=int, default=1000, help="posterior draws per group (default: %(default)s)")
     p.add_argument("--nuts-seconds", type=float, default=300.0,
-                   help="NUTS time limit per group in seconds: a group whose warm-up does not end in time gets "
-                        "Laplace draws, flagged (default: %(default)s)")
+                   help="NUTS time limit per group in seconds (start search included): a group whose warm-up "
+                        "does not end in time gets Laplace draws, flagged (default: %(default)s)")
     p.add_argument("--criterion", choices=("dchi2", "evidence"), default="dchi2",
                    help="model choice: the Tractor's penalised Δχ² (default) or the Laplace evidence")
     p.add_argument("--types", default="point,exp,dev,sersic", help="candidate types (default: %(default)s)")

@@ -183,9 +183,13 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
     t0 = time.perf_counter()
     try:
         for i in range(n_chunks):
-            if i and s.time_limit is not None:
-                elapsed = time.perf_counter() - t0
-                if elapsed + elapsed / i > s.time_limit:  # the next chunk would end past the limit
+            if s.time_limit is not None:
+                if i == 0:  # the first chunk's length is not known yet
+                    over = s.time_spent >= s.time_limit
+                else:  # the next chunk would end past the limit
+                    elapsed = time.perf_counter() - t0
+                    over = s.time_spent + elapsed + elapsed / i > s.time_limit
+                if over:
                     interrupted = limited = True
                     break
             state, record = step_fn(state, params)
@@ -203,8 +207,9 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
     done = len(records) * chunk
     if limited and done <= s.warmup:
         rate = done / max(time.perf_counter() - t0, 1e-9)
+        spent = f"; the start search took {s.time_spent:.0f} s" if s.time_spent >= 0.5 else ""
         raise SamplingTimeLimitError(f"the time limit of {s.time_limit:g} s came during warm-up ({done} of "
-                                     f"{s.warmup} iterations, {rate:.2g} per second): no draws to keep")
+                                     f"{s.warmup} iterations, {rate:.2g} per second{spent}): no draws to keep")
     if interrupted and done <= s.warmup:
         raise FitError(f"sampling interrupted during warm-up ({done} of {s.warmup} iterations): no draws to keep")
     axis = len(lead)  # the scan's time axis sits after the chains (and objects) axes

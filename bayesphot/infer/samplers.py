@@ -21,13 +21,14 @@ import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from .. import backend
 from ..backend import current as current_backend
-from ..errors import FitError
+from ..errors import FitError, SamplingTimeLimitError
 from ..models.base import Model
 from ..models.defaults import default_priors
 from ..priors.distributions import Prior
@@ -134,6 +135,15 @@ class _Sampler:
             trajectory_length=self.trajectory_length, num_steps=self.num_steps, time_limit=self.time_limit,
         )
 
+    def _check_time(self, t0: float, phase: str) -> None:
+        """Raise :class:`SamplingTimeLimitError` when ``phase`` (begun at ``t0``) ended past the time limit."""
+        if self.time_limit is None:
+            return
+        spent = time.perf_counter() - t0
+        if spent > self.time_limit:
+            raise SamplingTimeLimitError(f"{phase} took {spent:.0f} s, past the time limit of "
+                                         f"{self.time_limit:g} s: no draws")
+
     def _run_backend(self, program: Program, init: np.ndarray, matrix: np.ndarray | None,
                      settings: SamplerSettings) -> tuple[Any, Any]:
         if self.backend == "numpyro":
@@ -167,9 +177,11 @@ class _Sampler:
         program = Program(model, self.likelihood, priors=priors)
         self.program = program
         start = prepare(model, program, self.fit)
+        self._check_time(t0, "the fit and start search")
         interval = interval_coordinates(program)
         with backend.using("jax"):
             relabelled, labelling = relabel_mode(program, start.u, interval)
+        self._check_time(t0, "the start search with its label check")
         if relabelled is not None:  # the MAP had two components the wrong way round
             warnings.warn(f"start point: {labelling.summary}", SamplingWarning, stacklevel=2)
             start = start_at_mode(relabelled.u, relabelled.hessian, bool(relabelled.converged),
@@ -190,6 +202,7 @@ class _Sampler:
                 start = start_at_mode(better.u, better.hessian, bool(better.converged), int(better.iterations),
                                       interval, program.free.labels(), "best mode of a dispersed search",
                                       start.message)
+        self._check_time(t0, "the start search with its dispersed survey")
         self.start = start
         t_map = time.perf_counter() - t0
         matrix: np.ndarray | None = start.inverse_mass_matrix
@@ -206,7 +219,8 @@ class _Sampler:
         scatter_start = Start(start.u, start.inverse_mass_matrix, start.source)
         init = start_points(scatter_start, self.chains, self.init_scatter, self.seed, interval, centres)
         t1 = time.perf_counter()
-        samples, stats = self._run_backend(program, init, matrix, self._settings(adapt, warmup))
+        settings = replace(self._settings(adapt, warmup), time_spent=t1 - t0)  # the limit counts from t0
+        samples, stats = self._run_backend(program, init, matrix, settings)
         t_sample = time.perf_counter() - t1
         if not np.all(np.isfinite(samples)):
             raise FitError("the sampler returned non-finite values")
@@ -411,10 +425,12 @@ class NUTS(_Sampler):
     write_back : bool
         Write posterior mean ± sd into the model's parameters (default True).
     time_limit : float, optional
-        Seconds of sampling (warm-up included; not the MAP fit or the start search) after
-        which no further block of iterations is started (numpyro, one model).  Past
-        warm-up the draws so far are kept and the posterior's issues say the run was
-        stopped; during warm-up :class:`~bayesphot.errors.SamplingTimeLimitError` is raised.
+        Seconds for the whole run (numpyro, one model): the start search (fit, mode,
+        label check, dispersed survey) and sampling, warm-up included.  It is checked
+        between the phases of the start search and before each block of iterations, which
+        is not started when it would end past the limit.  Past warm-up the draws so far are
+        kept and the posterior's issues say the run was stopped; before the draws begin
+        :class:`~bayesphot.errors.SamplingTimeLimitError` is raised.
     """
 
     kernel = "nuts"

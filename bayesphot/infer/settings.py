@@ -23,8 +23,10 @@ class SamplerSettings:
     max_tree_depth: int
     trajectory_length: float | None
     num_steps: int | None
-    #: seconds of sampling (warm-up included) after which no further chunk is started; None: no limit
+    #: seconds of the run (start search and sampling) after which no further chunk is started; None: no limit
     time_limit: float | None = None
+    #: seconds of ``time_limit`` already spent before sampling began (the start search)
+    time_spent: float = 0.0
 
 
 def tree_depth(steps: np.ndarray) -> np.ndarray:
