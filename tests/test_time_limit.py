@@ -13,6 +13,7 @@ import bayesphot.infer._numpyro as numpyro_driver
 import bayesphot.infer.samplers as samplers
 from bayesphot.catalog.sample import sample_posterior
 from bayesphot.errors import FitError, SamplingTimeLimitError
+from bayesphot.infer.settings import SamplerSettings
 
 
 def _galaxy() -> bp.Model:
@@ -88,6 +89,32 @@ def test_sampling_gets_what_the_start_search_left(monkeypatch: pytest.MonkeyPatc
                              time_limit=9.5).run()
     assert post.idata.posterior.sizes["draw"] == 20
     assert post.issues[0] == "stopped at the time limit of 9.5 s: 20 of 80 draws per chain"
+
+
+@pytest.mark.usefixtures("one_second_per_look")
+def test_a_hopeless_warmup_is_given_up_early() -> None:
+    model = _galaxy()
+    bp.fit.LM(model).fit()
+    # blocks of 10; before block 2 the clock reads 2 s (a quarter of the limit), one second per block
+    # after the first: the 200-iteration warm-up would end at 2 + 18 = 20 s, past twice the limit of 8 s.
+    # Without the projection blocks would run until i + 1 > 8, i.e. 80 iterations.
+    with pytest.raises(SamplingTimeLimitError, match=r"would end after about 20 s .*\(20 of 200 iterations"):
+        bp.infer.NUTS(model, chains=2, warmup=200, draws=60, seed=1, progress=False, disperse=False,
+                      time_limit=8.0).run()
+
+
+def test_the_projection_leaves_out_the_compiling_block() -> None:
+    settings = SamplerSettings(kernel="nuts", dense_mass=True, adapt_mass_matrix=False, warmup=200, draws=100,
+                               seed=0, device=None, progress=False, target_accept=0.8, max_tree_depth=10,
+                               trajectory_length=None, num_steps=None, time_limit=50.0)
+    # 5 blocks of 10 in 29 s, the first (compilation) 25 s: 1 s per later block, 15 blocks of warm-up
+    # left, so it ends at 29 + 15 = 44 s (not 29 + 15 × 29 / 5 = 116 s, which would be past 2 × 50 s)
+    assert numpyro_driver._warmup_is_hopeless(settings, 29.0, 25.0, 5, 10) is None
+    # at 5 s per later block it would end at 45 + 15 × 5 = 120 s > 100 s
+    assert numpyro_driver._warmup_is_hopeless(settings, 45.0, 25.0, 5, 10) == pytest.approx(120.0)
+    # before a quarter of the limit is spent, or once warm-up is over, no projection
+    assert numpyro_driver._warmup_is_hopeless(settings, 12.0, 2.0, 5, 10) is None
+    assert numpyro_driver._warmup_is_hopeless(settings, 45.0, 25.0, 20, 10) is None
 
 
 def test_time_limit_is_checked() -> None:

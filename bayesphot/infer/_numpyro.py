@@ -128,6 +128,25 @@ def cpu_threads(tasks: int) -> int:
 #: pathological warm-up (trees of 1023 steps) can spend seconds per iteration
 LIMITED_CHUNK = 10
 
+#: a warm-up is given up early once a quarter of the time limit is spent and, at its rate since the
+#: first block (which includes compilation), it would end only after this many time limits
+HOPELESS_WARMUP = 2.0
+
+
+def _warmup_is_hopeless(s: SamplerSettings, elapsed: float, first: float, blocks: int, chunk: int) -> float | None:
+    """The projected end (s) of a warm-up that cannot end within the time limit, else None.
+
+    ``elapsed`` seconds of sampling ran ``blocks`` blocks of ``chunk`` iterations, the first of
+    them in ``first`` seconds.  The projection uses the later blocks' mean duration; it is made once
+    a quarter of the limit is spent and only while blocks of warm-up remain.
+    """
+    assert s.time_limit is not None
+    remaining = math.ceil((s.warmup - blocks * chunk) / chunk)
+    if blocks < 2 or remaining <= 0 or s.time_spent + elapsed < s.time_limit / 4:
+        return None
+    end = s.time_spent + elapsed + remaining * (elapsed - first) / (blocks - 1)
+    return end if end > HOPELESS_WARMUP * s.time_limit else None
+
 
 def _chunking(total: int, progress: bool, limited: bool = False) -> tuple[int, int]:
     """(chunk length, number of chunks): ≈ 20 with a progress bar, ≈ 10 without (so Ctrl-C keeps draws).
@@ -180,16 +199,19 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
 
         bar = tqdm(total=n_chunks * chunk, desc=description, unit="it", leave=False)
     interrupted = limited = False
+    first = projected = None
     t0 = time.perf_counter()
     try:
         for i in range(n_chunks):
             if s.time_limit is not None:
                 if i == 0:  # the first chunk's length is not known yet
                     over = s.time_spent >= s.time_limit
-                else:  # the next chunk would end past the limit
+                else:  # the next chunk would end past the limit, or the warm-up far past it
                     elapsed = time.perf_counter() - t0
+                    first = elapsed if first is None else first
                     over = s.time_spent + elapsed + elapsed / i > s.time_limit
-                if over:
+                    projected = _warmup_is_hopeless(s, elapsed, first, i, chunk)
+                if over or projected is not None:
                     interrupted = limited = True
                     break
             state, record = step_fn(state, params)
@@ -208,6 +230,10 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
     if limited and done <= s.warmup:
         rate = done / max(time.perf_counter() - t0, 1e-9)
         spent = f"; the start search took {s.time_spent:.0f} s" if s.time_spent >= 0.5 else ""
+        if projected is not None:
+            raise SamplingTimeLimitError(f"the warm-up would end after about {projected:.0f} s at its rate so far "
+                                         f"({done} of {s.warmup} iterations, {rate:.2g} per second{spent}), "
+                                         f"past the time limit of {s.time_limit:g} s: no draws to keep")
         raise SamplingTimeLimitError(f"the time limit of {s.time_limit:g} s came during warm-up ({done} of "
                                      f"{s.warmup} iterations, {rate:.2g} per second{spent}): no draws to keep")
     if interrupted and done <= s.warmup:
