@@ -69,3 +69,35 @@ def test_a_sampler_issue_flags_only_the_sources_it_names():
     assert issues_of_source(issues, "s3") == [issues[1], *group_wide]
     assert issues_of_source(issues, "s1") == [issues[2], *group_wide]
     assert issues_of_source(issues, "s2") == group_wide      # s2 is not s12's suffix
+
+
+def test_nuts_draws_of_a_catalog_group_keep_the_total_log_likelihood_per_draw():
+    """The catalog's NUTS path: draws whose position sd matches the Laplace σ (numpy inverse of LM's
+    Hessian), and the log-likelihood kept as its total per draw, equal to its value recomputed there."""
+    from bayesphot.program import Program
+
+    rng = np.random.default_rng(2)
+    blank = bp.TargetImage(np.zeros((21, 21)))
+    truth = bp.Model("g", "gaussian galaxy model", target=blank, x=10.2, y=9.7, q=0.7, PA=0.3, sigma=2.0,
+                     flux=3000.0)
+    target = bp.TargetImage(np.asarray(truth.render()) + rng.normal(0.0, 1.0, (21, 21)), variance=np.ones((21, 21)))
+    g = bp.Model("g", "gaussian galaxy model", target=target, x=10.0, y=10.0, q=0.8, PA=0.4, sigma=2.5, flux=2500.0)
+    group = bp.Model("grp", "group", models=[g], target=target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bp.fit.LM(group).fit()
+        sampled = sample_posterior(group, fit, "nuts", 600, 0, chains=2, warmup=150)
+    assert sampled.sampler == "nuts"
+    assert "obs" not in sampled.idata.log_likelihood
+    post = sampled.idata.posterior
+    program = Program(group)
+    names = program.free.names
+    u = program.to_unconstrained({n: post[n].values[1, 11] for n in names})
+    assert float(sampled.idata.log_likelihood["obs_total"].values[1, 11]) == pytest.approx(
+        float(program.log_likelihood(u)), rel=1e-9)
+    problem = Problem(group)
+    mu, jac = problem.linearize(np.asarray(fit.u, dtype=float))
+    hessian, _ = problem.normal_equations(np.asarray(fit.u, dtype=float), mu, jac)
+    sigma = np.sqrt(np.diag(np.linalg.inv(hessian)))
+    for name in ("g:x", "g:y"):  # identity transforms: σ in u is σ of the draws; 600 draws: ≈ 4 % MC error
+        assert np.std(post[name].values) == pytest.approx(sigma[fit.labels.index(name)], rel=0.2), name

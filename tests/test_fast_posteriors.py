@@ -135,6 +135,25 @@ def test_a_batch_pinned_to_the_cpu_runs_chain_by_chain_on_an_accelerator_machine
         assert not _numpyro.vectorise_objects()
 
 
+def test_pointwise_log_likelihoods_of_a_list_count_the_pixels_of_all_its_objects() -> None:
+    """Each object alone is within the limit, the two together are not: totals per draw, which equal
+    the log-likelihood recomputed at the draw."""
+    groups = [linear_problem(seed)[0] for seed in (4, 5)]
+    pixels = Program(groups[0]).n_pixels
+    draws = 20
+    kwargs = dict(chains=1, warmup=20, draws=draws, seed=3, progress=False, priors=None)
+    posts = bp.infer.NUTS(groups, pointwise_limit=2 * draws * pixels - 1, **kwargs).run()
+    names = ["sky:I", "src:flux"]
+    for group, post in zip(groups, posts, strict=True):
+        assert "obs" not in post.idata.log_likelihood
+        program = Program(group)
+        u = program.to_unconstrained({n: post.idata.posterior[n].values[0, 7] for n in names})
+        stored = float(post.idata.log_likelihood["obs_total"].values[0, 7])
+        assert stored == pytest.approx(float(program.log_likelihood(u)), rel=1e-9)
+    posts = bp.infer.NUTS(groups, pointwise_limit=2 * draws * pixels, **kwargs).run()
+    assert all(post.idata.log_likelihood["obs"].shape == (1, draws, pixels) for post in posts)
+
+
 def test_batched_nuts_rejects_a_repeated_object() -> None:
     group = linear_problem(4)[0]
     with pytest.raises(bp.errors.FitError, match="twice"):

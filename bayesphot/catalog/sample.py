@@ -172,8 +172,9 @@ def _nuts(model: Model, fit: Any, draws: int, seed: int, chains: int, warmup: in
 
     per_chain = max(1, int(np.ceil(draws / chains)))
     try:
+        # the total log-likelihood per draw, not per pixel: a catalog keeps one file per group
         post = NUTS(model, chains=chains, warmup=warmup, draws=per_chain, seed=seed, fit=False, progress=False,
-                    write_back=False, time_limit=time_limit).run()
+                    write_back=False, time_limit=time_limit, pointwise_limit=0).run()
     except SamplingTimeLimitError as exc:
         fallback = _laplace(model, fit, draws, seed, chains)
         fallback.issues.insert(0, f"NUTS: {exc}; Laplace draws instead")

@@ -13,7 +13,8 @@ The InferenceData is built with ``az.from_dict`` (works with ArviZ 0.x and
   ``lp`` (log density of the unconstrained vector) and, from numpyro,
   ``energy`` and ``acceptance_rate``.
 * ``log_likelihood``: ``obs`` per unmasked pixel (dimension ``pixel``) when
-  draws × pixels ≤ ``pointwise_limit``, else the summed log-likelihood per draw.
+  draws × pixels ≤ ``pointwise_limit`` (for a list of models, the pixels of all of
+  them), else ``obs_total``, the summed log-likelihood per draw.
 * ``observed_data``: ``obs``, the unmasked pixel values.
 * ``attrs``: sampler settings, priors used (JSON) and cyclic periods, so that
   a Posterior read back from netCDF knows them.

@@ -249,7 +249,7 @@ class _Sampler:
         return post
 
     def _posterior(self, program: Program, samples: np.ndarray, stats: dict[str, np.ndarray],
-                   info: dict[str, Any], start: Start | None = None) -> Posterior:
+                   info: dict[str, Any], start: Start | None = None, pointwise: bool | None = None) -> Posterior:
         chains, draws, k = samples.shape
         free = program.free
         posterior: dict[str, np.ndarray] = {}
@@ -266,7 +266,7 @@ class _Sampler:
                 cyclic[name] = [lower, period]
             posterior[name] = values
         flat = samples.reshape(chains * draws, k)
-        derived, loglik = self._per_draw(program, flat, np.asarray(stats["lp"]).reshape(-1))
+        derived, loglik = self._per_draw(program, flat, np.asarray(stats["lp"]).reshape(-1), pointwise)
         for key, value in derived.items():
             posterior[key] = value.reshape((chains, draws, *value.shape[1:]))
         dims: dict[str, list[str]] = {}
@@ -299,18 +299,19 @@ class _Sampler:
         idata = from_dict_compat(groups, dims, attrs)
         return Posterior(idata=idata, names=list(free.names))
 
-    def _per_draw(self, program: Program, flat: np.ndarray,
-                  lp: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def _per_draw(self, program: Program, flat: np.ndarray, lp: np.ndarray,
+                  pointwise: bool | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Derived quantities and the log-likelihood of every draw (JAX, vectorised, batched).
 
-        Per pixel when draws × pixels ≤ ``pointwise_limit`` (a render per draw);
-        otherwise the total, without rendering: log L = lp − log prior − log-Jacobian.
+        Per pixel when ``pointwise`` (default: draws × pixels ≤ ``pointwise_limit``; a render
+        per draw); otherwise the total, without rendering: log L = lp − log prior − log-Jacobian.
         Batches are of one size (the last one padded), so each function compiles once.
         """
         from .. import structure
 
         n = flat.shape[0]
-        pointwise = n * program.n_pixels <= self.pointwise_limit
+        if pointwise is None:
+            pointwise = n * program.n_pixels <= self.pointwise_limit
         batch = max(1, min(n, 2_000_000 // max(program.n_pixels, 1)))
         with backend.using("jax", device=self.device):
             derived = program.lower("derived")
@@ -421,7 +422,8 @@ class NUTS(_Sampler):
     min_ess : float, optional
         Bulk-ESS threshold of the diagnostics (default 100 per chain).
     pointwise_limit : int
-        Store the per-pixel log-likelihood when draws × pixels ≤ this.
+        Store the per-pixel log-likelihood when draws × pixels ≤ this (for a list of
+        models: draws × the pixels of all of them), else its total per draw (``obs_total``).
     write_back : bool
         Write posterior mean ± sd into the model's parameters (default True).
     time_limit : float, optional
