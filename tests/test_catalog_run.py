@@ -202,6 +202,25 @@ def test_an_unguarded_script_gets_a_clear_error(tmp_path):
     assert 'if __name__ == "__main__":' in done.stderr and "CatalogError" in done.stderr
 
 
+def _allocation_setting() -> str | None:
+    return os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE")
+
+
+def test_worker_processes_allocate_gpu_memory_as_they_need_it(monkeypatch):
+    """JAX in each LocalCluster worker process would take 75 % of a shared GPU's memory by default."""
+    for key in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_ALLOCATOR"):
+        monkeypatch.delenv(key, raising=False)
+    run_module = sys.modules["bayesphot.catalog.run"]
+    client, cluster = run_module._client(None, 1, True)
+    try:
+        assert client.submit(_allocation_setting, pure=False).result(timeout=120) == "false"
+    finally:
+        client.close()
+        cluster.close()
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.2")  # the user's own setting is kept
+    assert run_module.worker_environment() == {}
+
+
 @pytest.mark.slow
 def test_cli_runs_the_catalog(files, reference, capsys, monkeypatch):
     parser = argparse.ArgumentParser(prog="bayesphot")

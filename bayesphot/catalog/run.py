@@ -177,8 +177,21 @@ def _client(scheduler: Any, n_workers: int | None, processes: bool) -> tuple[Any
         # unguarded call would start clusters recursively and fail with an obscure bootstrapping error
         raise CatalogError("bp.catalog.run was called inside a child process while it started; in a script, "
                            "call it under `if __name__ == \"__main__\":` (or pass processes=False)")
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=":0")
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=":0",
+                           **({"env": worker_environment()} if processes else {}))
     return Client(cluster), cluster
+
+
+def worker_environment() -> dict[str, str]:
+    """Environment of LocalCluster worker processes: JAX allocates GPU memory as it needs it.
+
+    By default each JAX process takes 75 % of a GPU's memory when it first uses it, so a second
+    worker process on the same GPU would not fit.  A memory setting of the user's is kept.
+    """
+    if any(key in os.environ for key in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
+                                         "XLA_PYTHON_CLIENT_ALLOCATOR")):
+        return {}
+    return {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
 
 def run(image: Any, out: PathLike, *, variance: Any = None, weight: Any = None, rms: Any = None, mask: Any = None,
