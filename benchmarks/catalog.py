@@ -310,6 +310,8 @@ def coverage(args: argparse.Namespace) -> None:
             rec = {"kind": t.kind, "chosen": str(r["type"]), "snr": snr, "group_size": int(r["group_size"]),
                    "neighbour_px": neighbour, "flags": int(r["flags"])}
             truth = {"flux": t.flux, "x": t.x, "y": t.y, "Re": t.Re, "n": t.n}
+            rec["truth"] = {k: float(v) for k, v in truth.items() if np.isfinite(v)}
+            rec["field_seed"], rec["id"], rec["group_id"] = seed, int(r["id"]), int(r["group_id"])
             for key in ("flux", "x", "y", "Re", "n"):
                 var = f"{name}:{key}"
                 if var not in post:
@@ -362,7 +364,7 @@ def coverage(args: argparse.Namespace) -> None:
     by_flag = flag_breakdown(records)
     _save(f"coverage_{args.sampler}", {"n_injected": injected, "n_matched": len(records), "wall_s": wall,
                                        "table": table_rows, "choice": kinds, "neighbours": breakdown,
-                                       "flags": by_flag,
+                                       "flags": by_flag, "records": records,
                                        "settings": vars(args)})
 
 
