@@ -185,7 +185,7 @@ def eso(args: argparse.Namespace) -> None:
     print(f"χ²/ndf, every finished group: median {np.median(list(allg.values())):.3f} over {len(allg)}")
     timing = _eso_timing(folder, parts, rows)
     against = _against(rows, Path(args.against)) if args.against else None
-    _save(args.name, {"against": against,"flux_auto": summary, "comparison": comparison, "chi2_ndf_star_groups": stars,
+    _save(args.name, {"against": against, "flux_auto": summary, "comparison": comparison, "chi2_ndf_star_groups": stars,
                       "chi2_ndf_all_groups": allg, "groups_finished": len(parts),
                       "groups_total": manifest["n_groups"], "timing": timing})
 
@@ -368,16 +368,23 @@ def coverage(args: argparse.Namespace) -> None:
                                        "settings": vars(args)})
 
 
-def neighbour_breakdown(records: list[dict], min_snr: float = 20.0) -> list[dict]:
-    """Coverage of Sérsics (S/N ≥ ``min_snr``, chosen as Sérsics) by how their neighbours were handled."""
-    classes = {"merged": lambda r: r["group_size"] == 1 and r["neighbour_px"] < 8.0,
-               "isolated": lambda r: r["group_size"] == 1 and r["neighbour_px"] >= 8.0,
-               "grouped": lambda r: r["group_size"] >= 2}
+#: Sérsics by how their nearest injected neighbour was handled ("merged": a true neighbour < 8 px that
+#: detection did not separate, fitted into the same model)
+NEIGHBOUR_CLASSES = {"merged": lambda r: r["group_size"] == 1 and r["neighbour_px"] < 8.0,
+                     "isolated": lambda r: r["group_size"] == 1 and r["neighbour_px"] >= 8.0,
+                     "grouped": lambda r: r["group_size"] >= 2}
+
+
+def _sersics(records: list[dict], min_snr: float) -> list[dict]:
+    """Injected Sérsics catalogued as Sérsics at S/N ≥ ``min_snr``."""
+    return [r for r in records if r["kind"] == "sersic" and r["chosen"] == "sersic" and r["snr"] >= min_snr]
+
+
+def _coverage_by_class(records: list[dict], classes: dict) -> list[dict]:
+    """Coverage, N and median |pull| of flux, x, Re and n for each ``classes`` name → record test; printed."""
     out = []
-    print(f"\nSérsics at S/N ≥ {min_snr:g} by neighbour (merged: a true neighbour < 8 px fitted into the same model)")
     for name, test in classes.items():
-        sel = [r for r in records if r["kind"] == "sersic" and r["chosen"] == "sersic" and r["snr"] >= min_snr
-               and test(r)]
+        sel = [r for r in records if test(r)]
         for key in ("flux", "x", "Re", "n"):
             entries = [r[key] for r in sel if key in r]
             if not entries:
@@ -392,36 +399,29 @@ def neighbour_breakdown(records: list[dict], min_snr: float = 20.0) -> list[dict
     return out
 
 
+def neighbour_breakdown(records: list[dict], min_snr: float = 20.0) -> list[dict]:
+    """Coverage of Sérsics (S/N ≥ ``min_snr``, chosen as Sérsics) by how their neighbours were handled."""
+    print(f"\nSérsics at S/N ≥ {min_snr:g} by neighbour (merged: a true neighbour < 8 px fitted into the same model)")
+    return _coverage_by_class(_sersics(records, min_snr), NEIGHBOUR_CLASSES)
+
+
 def flag_breakdown(records: list[dict], min_snr: float = 20.0) -> list[dict]:
     """Coverage of Sérsics (S/N ≥ ``min_snr``, chosen as Sérsics) with and without catalog flags.
 
-    Also counts, per neighbour class, how many carry each flag: whether the flags (the χ² misfit
-    test above all) catch the fits whose uncertainties cannot cover their truths.
+    Also counts how many of the merged ones carry each flag: whether the flags (the χ² misfit test
+    above all) catch the fits whose uncertainties cannot cover their truths.
     """
     from bayesphot.catalog.table import FLAGS
 
-    sel = [r for r in records if r["kind"] == "sersic" and r["chosen"] == "sersic" and r["snr"] >= min_snr]
-    out = []
+    sel = _sersics(records, min_snr)
     print(f"\nSérsics at S/N ≥ {min_snr:g}, unflagged and flagged")
-    for name, test in (("unflagged", lambda r: r["flags"] == 0), ("flagged", lambda r: r["flags"] != 0)):
-        part = [r for r in sel if test(r)]
-        for key in ("flux", "x", "Re", "n"):
-            entries = [r[key] for r in part if key in r]
-            if not entries:
-                continue
-            row = {"class": name, "qty": key, "N": len(entries),
-                   "post68": float(np.mean([e["in68"] for e in entries])),
-                   "post95": float(np.mean([e["in95"] for e in entries])),
-                   "median_abs_pull": float(np.median([abs(e["pull"]) for e in entries]))}
-            out.append(row)
-            print(f"{name:>9} {key:>5} {row['N']:4d} {row['post68']:6.2f} {row['post95']:6.2f} "
-                  f"{row['median_abs_pull']:6.2f}")
-    merged = [r for r in sel if r["group_size"] == 1 and r["neighbour_px"] < 8.0]
+    out = _coverage_by_class(sel, {"unflagged": lambda r: r["flags"] == 0, "flagged": lambda r: r["flags"] != 0})
+    merged = [r for r in sel if NEIGHBOUR_CLASSES["merged"](r)]
     counts = {word: sum(bool(r["flags"] & bit) for r in merged) for word, bit in FLAGS.items()}
     counts = {word: n for word, n in counts.items() if n}
     flagged = sum(r["flags"] != 0 for r in merged)
     out.append({"class": "merged", "N": len(merged), "flagged": flagged, "by_flag": counts})
-    print(f"merged (a true neighbour < 8 px fitted into the same model): {out[-1]['flagged']} of {len(merged)} "
+    print(f"merged (a true neighbour < 8 px fitted into the same model): {flagged} of {len(merged)} "
           f"flagged {counts}")
     return out
 

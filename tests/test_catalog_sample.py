@@ -15,17 +15,23 @@ from bayesphot.fit.laplace import invert_hessian
 from bayesphot.fit.lm import Problem
 
 
-def test_laplace_draws_hold_an_element_on_a_limit_at_the_map():
-    rng = np.random.default_rng(1)
-    blank = bp.TargetImage(np.zeros((25, 25)))
-    truth = bp.Model("g", "gaussian galaxy model", target=blank, x=12.2, y=11.7, q=1.0, PA=0.3, sigma=2.0,
-                     flux=2000.0)
-    target = bp.TargetImage(np.asarray(truth.render()) + rng.normal(0.0, 1.0, (25, 25)), variance=np.ones((25, 25)))
-    g = bp.Model("g", "gaussian galaxy model", target=target, x=12.0, y=12.0, q=0.8, PA=0.5, sigma=2.5, flux=1500.0)
+def _fitted_group(seed: int, size: int, truth: dict, start: dict):
+    """A Gaussian galaxy ``truth`` in unit noise on a ``size``² image, fitted by LM from ``start`` as a group."""
+    rng = np.random.default_rng(seed)
+    blank = bp.TargetImage(np.zeros((size, size)))
+    image = np.asarray(bp.Model("g", "gaussian galaxy model", target=blank, **truth).render())
+    target = bp.TargetImage(image + rng.normal(0.0, 1.0, (size, size)), variance=np.ones((size, size)))
+    g = bp.Model("g", "gaussian galaxy model", target=target, **start)
     group = bp.Model("grp", "group", models=[g], target=target)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = bp.fit.LM(group).fit()
+    return group, fit
+
+
+def test_laplace_draws_hold_an_element_on_a_limit_at_the_map():
+    group, fit = _fitted_group(1, 25, dict(x=12.2, y=11.7, q=1.0, PA=0.3, sigma=2.0, flux=2000.0),
+                               dict(x=12.0, y=12.0, q=0.8, PA=0.5, sigma=2.5, flux=1500.0))
     # the round source's q pushed onto its upper limit (logistic transform: no curvature left in u)
     iq = fit.labels.index("g:q")
     u = np.array(fit.u, dtype=float)
@@ -76,16 +82,10 @@ def test_nuts_draws_of_a_catalog_group_keep_the_total_log_likelihood_per_draw():
     Hessian), and the log-likelihood kept as its total per draw, equal to its value recomputed there."""
     from bayesphot.program import Program
 
-    rng = np.random.default_rng(2)
-    blank = bp.TargetImage(np.zeros((21, 21)))
-    truth = bp.Model("g", "gaussian galaxy model", target=blank, x=10.2, y=9.7, q=0.7, PA=0.3, sigma=2.0,
-                     flux=3000.0)
-    target = bp.TargetImage(np.asarray(truth.render()) + rng.normal(0.0, 1.0, (21, 21)), variance=np.ones((21, 21)))
-    g = bp.Model("g", "gaussian galaxy model", target=target, x=10.0, y=10.0, q=0.8, PA=0.4, sigma=2.5, flux=2500.0)
-    group = bp.Model("grp", "group", models=[g], target=target)
+    group, fit = _fitted_group(2, 21, dict(x=10.2, y=9.7, q=0.7, PA=0.3, sigma=2.0, flux=3000.0),
+                               dict(x=10.0, y=10.0, q=0.8, PA=0.4, sigma=2.5, flux=2500.0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = bp.fit.LM(group).fit()
         sampled = sample_posterior(group, fit, "nuts", 600, 0, chains=2, warmup=150)
     assert sampled.sampler == "nuts"
     assert "obs" not in sampled.idata.log_likelihood

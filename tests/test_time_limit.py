@@ -33,6 +33,12 @@ def _clock(seconds_per_look: float) -> types.SimpleNamespace:
     return types.SimpleNamespace(perf_counter=lambda: seconds_per_look * next(clock))
 
 
+def _fitted_galaxy() -> bp.Model:
+    model = _galaxy()
+    bp.fit.LM(model).fit()
+    return model
+
+
 @pytest.fixture
 def one_second_per_look(monkeypatch: pytest.MonkeyPatch) -> None:
     """The driver's clock advances one second each time it is read, the start search takes no time:
@@ -43,8 +49,7 @@ def one_second_per_look(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("one_second_per_look")
 def test_draws_past_warmup_are_kept_and_the_run_says_it_stopped() -> None:
-    model = _galaxy()
-    bp.fit.LM(model).fit()
+    model = _fitted_galaxy()
     # 40 + 60 iterations in 10 blocks of 10; the clock reads i seconds before block i, which starts only
     # while i + i / i ≤ 7.5: blocks 0–6 run, 70 iterations, 30 draws per chain
     with pytest.warns(bp.infer.SamplingWarning, match="time limit"):
@@ -57,16 +62,14 @@ def test_draws_past_warmup_are_kept_and_the_run_says_it_stopped() -> None:
 
 @pytest.mark.usefixtures("one_second_per_look")
 def test_a_limit_during_warmup_raises() -> None:
-    model = _galaxy()
-    bp.fit.LM(model).fit()
+    model = _fitted_galaxy()
     with pytest.raises(SamplingTimeLimitError, match="during warm-up"):
         bp.infer.NUTS(model, chains=2, warmup=40, draws=60, seed=1, progress=False, disperse=False,
                       time_limit=2.5).run()
 
 
 def test_the_start_search_counts_against_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    model = _galaxy()
-    bp.fit.LM(model).fit()
+    model = _fitted_galaxy()
     # run() reads its clock at its start (0 s), after the fit and mode (100 s) and after the label
     # check (200 s): past 150 s there
     monkeypatch.setattr(samplers, "time", _clock(100.0))
@@ -76,8 +79,7 @@ def test_the_start_search_counts_against_the_limit(monkeypatch: pytest.MonkeyPat
 
 
 def test_sampling_gets_what_the_start_search_left(monkeypatch: pytest.MonkeyPatch) -> None:
-    model = _galaxy()
-    bp.fit.LM(model).fit()
+    model = _fitted_galaxy()
     # run() reads its clock 6 times up to the sampling (start, three phase checks, the start's seconds, the
     # sampling's start): 5 s spent.  20 + 80 iterations run in blocks of 10; the driver's clock reads i s
     # before block i ≥ 1, which starts only while 5 + i + i / i ≤ 9.5: blocks 0–3 run, 40 iterations,
@@ -93,8 +95,7 @@ def test_sampling_gets_what_the_start_search_left(monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.usefixtures("one_second_per_look")
 def test_a_hopeless_warmup_is_given_up_early() -> None:
-    model = _galaxy()
-    bp.fit.LM(model).fit()
+    model = _fitted_galaxy()
     # blocks of 10; before block 2 the clock reads 2 s (a quarter of the limit), one second per block
     # after the first: the 200-iteration warm-up would end at 2 + 18 = 20 s, past twice the limit of 8 s.
     # Without the projection blocks would run until i + 1 > 8, i.e. 80 iterations.
