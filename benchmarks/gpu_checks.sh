@@ -5,7 +5,7 @@
 # xarray-einstats, h5netcdf, astropy, pyerfa, astropy-iers-data, array-api-compat and platformdirs
 # for its Python carried in .whl/):
 #     bash benchmarks/gpu_checks.sh quick|full OUTDIR
-# quick: a two-minute smoke run; part1 (devices, 64² sampling, stamps) and part2 (calibration, large
+# quick: a two-minute smoke run; lease: what one 15-minute lease holds (about 8 minutes); part1 (devices, 64² sampling, stamps) and part2 (calibration, large
 # images, render) together are "full": the benchmarks whose JSON is committed.
 set -u
 mode=${1:-quick}
@@ -29,12 +29,36 @@ if [ "$mode" = quick ]; then
     --out "$out/sampling_gpu_quick.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -25
   exit 0
 fi
+if [ "$mode" = lease ]; then  # one 15-minute lease: the device check in the background, the timings in turn
+  step "devices (background): every model type, torch and jax, render + log-density gradient; pyro NUTS"
+  (timeout 300 python3 benchmarks/device_smoke.py --device cuda --out "$out/device_gpu.json" > "$out/device_gpu.log" 2>&1) &
+  smoke=$!
+  step "sampling 64² issue case (LM + NUTS 500 + 500 vs hand-written numpyro 500 + 500)"
+  timeout 150 python3 benchmarks/sampling.py --device cuda --size 64 --no-psf --warmup 500 --draws 500 \
+    --only bayesphot handwritten-numpyro --rerun --out "$out/sampling_gpu_64.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -9
+  step "stamps: objects per hour (4 chains x (200 + 500)), one vectorised batch"
+  BAYESPHOT_BATCH_GB=2000 timeout 170 python3 benchmarks/sampling.py --device cuda --only none --stamps 1 100 \
+    --out "$out/sampling_gpu_stamps.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -6
+  step "sampling 256² with PSF, numpyro (LM + NUTS) and pyro"
+  timeout 80 python3 benchmarks/sampling.py --device cuda --size 256 --warmup 150 --draws 300 --only bayesphot pyro-laplace --rerun \
+    --out "$out/sampling_gpu_256.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -6
+  step "sampling 1024² with PSF"
+  timeout 70 python3 benchmarks/sampling.py --device cuda --size 1024 --warmup 150 --draws 300 --only bayesphot --rerun \
+    --out "$out/sampling_gpu_1024.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -4
+  step "render benchmark, both backends"
+  timeout 50 python3 benchmarks/render.py --device cuda --sizes 256 1024 --big --repeats 5 \
+    --out "$out/render_gpu.json" 2>&1 | tail -14
+  step "devices (waiting for the background check)"
+  wait $smoke; grep -v "^ " "$out/device_gpu.log" | tail -22
+  step "done"
+  exit 0
+fi
 if [ "$mode" = part1 ] || [ "$mode" = full ]; then
   step "devices: every model type, torch and jax, render + log-density gradient; pyro NUTS"
   timeout 90 python3 benchmarks/device_smoke.py --device cuda --out "$out/device_gpu.json" 2>&1 | grep -v "^ " | tail -22
   step "sampling 64² issue case (LM + NUTS 500 + 500 vs hand-written numpyro 500 + 500)"
   timeout 130 python3 benchmarks/sampling.py --device cuda --size 64 --no-psf --warmup 500 --draws 500 \
-    --only bayesphot handwritten-numpyro --out "$out/sampling_gpu_64.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -9
+    --only bayesphot handwritten-numpyro --rerun --out "$out/sampling_gpu_64.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -9
   step "stamps: objects per hour (4 chains x (200 + 500))"
   timeout 150 python3 benchmarks/sampling.py --device cuda --only none --stamps 1 100 1000 \
     --out "$out/sampling_gpu_stamps.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -8

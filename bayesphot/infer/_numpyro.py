@@ -364,12 +364,28 @@ def _sample_objects_in_threads(lowered: list[Any], init: np.ndarray, matrices: n
 BYTES_PER_PIXEL_CHAIN = 100_000
 
 
-def batch_size(pixels: int, chains: int) -> int:
-    """Objects per vectorised program so that it stays within ``BAYESPHOT_BATCH_GB`` (default 4) of memory."""
+def batch_memory() -> float:
+    """Memory (bytes) one vectorised program may take: ``BAYESPHOT_BATCH_GB`` if set, else half of
+    the accelerator's memory as JAX reports it, else 4 GB (a CPU)."""
     import os
 
-    budget = float(os.environ.get("BAYESPHOT_BATCH_GB", "4")) * 1e9
-    return max(1, int(budget // (BYTES_PER_PIXEL_CHAIN * max(pixels, 1) * max(chains, 1))))
+    if os.environ.get("BAYESPHOT_BATCH_GB"):
+        return float(os.environ["BAYESPHOT_BATCH_GB"]) * 1e9
+    if vectorise_objects():
+        try:
+            import jax
+
+            limit = (jax.devices()[0].memory_stats() or {}).get("bytes_limit")
+        except Exception:  # a device without memory statistics
+            limit = None
+        if limit:
+            return 0.5 * float(limit)
+    return 4e9
+
+
+def batch_size(pixels: int, chains: int) -> int:
+    """Objects per vectorised program so that it stays within :func:`batch_memory`."""
+    return max(1, int(batch_memory() // (BYTES_PER_PIXEL_CHAIN * max(pixels, 1) * max(chains, 1))))
 
 
 def padded_slices(count: int, size: int) -> list[tuple[list[int], int]]:
