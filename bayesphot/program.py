@@ -389,6 +389,14 @@ class Program:
         """log p(θ) + log |dθ/du|: the part of ``log_density`` that needs no rendering."""
         return self.log_prior(u) + self.free.log_abs_det_jacobian(u)
 
+    def draw_summary(self, u: Array) -> tuple[dict[str, Array], Array]:
+        """(:meth:`derived`, :meth:`log_prior_and_jacobian`) at ``u``: one traced function per draw."""
+        return self.derived(u), self.log_prior_and_jacobian(u)
+
+    def draw_summary_pointwise(self, u: Array) -> tuple[dict[str, Array], Array]:
+        """(:meth:`derived`, :meth:`pointwise_log_likelihood`) at ``u``: one traced function per draw."""
+        return self.derived(u), self.pointwise_log_likelihood(u)
+
     def map_objective(self, u: Array) -> Array:
         """−log posterior in parameter space (what the MAP fit minimises)."""
         return -(self.log_likelihood(u) + self.log_prior(u))

@@ -154,9 +154,15 @@ def _lift_literals(jaxpr: Any) -> tuple[Any, list[Any]]:
 
 
 def _device_params(values: Sequence[Any]) -> tuple[Any, ...]:
+    """numpy values on the default device in one transfer (one call per array took ~0.2 ms each)."""
     import jax
 
-    return tuple(jax.device_put(np.asarray(v)) if isinstance(v, np.ndarray | np.generic) else v for v in values)
+    host = [i for i, v in enumerate(values) if isinstance(v, np.ndarray | np.generic)]
+    moved = jax.device_put([np.asarray(values[i]) for i in host])
+    out = list(values)
+    for i, value in zip(host, moved, strict=True):
+        out[i] = value
+    return tuple(out)
 
 
 def lower(fn: Callable[..., Any], *example_args: Any) -> Lowered:

@@ -314,21 +314,18 @@ class _Sampler:
             pointwise = n * program.n_pixels <= self.pointwise_limit
         batch = max(1, min(n, 2_000_000 // max(program.n_pixels, 1)))
         with backend.using("jax", device=self.device):
-            derived = program.lower("derived")
-            derived_fn = structure.compiled(derived, "vmap_value")
-            if pointwise:
-                ll_low = program.lower("pointwise_log_likelihood")
-            else:
-                ll_low = program.lower("log_prior_and_jacobian")
-            ll_fn = structure.compiled(ll_low, "vmap_value")
+            # one traced function per draw (tracing costs ~0.1 s an object, which counts for many objects)
+            lowered = program.lower("draw_summary_pointwise" if pointwise else "draw_summary")
+            summary_fn = structure.compiled(lowered, "vmap_value")
             derived_parts, ll_parts = [], []
             for i in range(0, n, batch):
                 chunk = flat[i:i + batch]
                 size = chunk.shape[0]
                 if size < batch:
                     chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - size, axis=0)])
-                derived_parts.append({k: np.asarray(v)[:size] for k, v in derived_fn(derived.params, chunk).items()})
-                values = np.asarray(ll_fn(ll_low.params, chunk))[:size]
+                derived, second = summary_fn(lowered.params, chunk)
+                derived_parts.append({k: np.asarray(v)[:size] for k, v in derived.items()})
+                values = np.asarray(second)[:size]
                 ll_parts.append(values if pointwise else lp[i:i + size] - values)
         derived_out = {k: np.concatenate([p[k] for p in derived_parts]) for k in derived_parts[0]} \
             if derived_parts and derived_parts[0] else {}
