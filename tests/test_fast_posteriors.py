@@ -135,6 +135,30 @@ def test_a_batch_pinned_to_the_cpu_runs_chain_by_chain_on_an_accelerator_machine
         assert not _numpyro.vectorise_objects()
 
 
+def test_batch_memory_is_half_the_accelerators_unless_set(monkeypatch) -> None:
+    """On an accelerator a vectorised batch may take half the memory JAX reports (an 80 GB GPU is not
+    held to the CPU's 4 GB); BAYESPHOT_BATCH_GB overrides; a CPU keeps 4 GB."""
+    import jax
+
+    from bayesphot.infer import _numpyro
+
+    class Device:
+        def memory_stats(self) -> dict:
+            return {"bytes_limit": 64e9}
+
+    monkeypatch.delenv("BAYESPHOT_BATCH_GB", raising=False)
+    monkeypatch.setattr(jax, "devices", lambda *a: [Device()])
+    monkeypatch.setattr(_numpyro, "vectorise_objects", lambda: True)
+    assert _numpyro.batch_memory() == 32e9
+    # 64² stamps, 4 chains, 100 kB per pixel and chain: 19 objects per program instead of 2
+    assert _numpyro.batch_size(64 * 64, 4) == 19
+    monkeypatch.setenv("BAYESPHOT_BATCH_GB", "8")
+    assert _numpyro.batch_memory() == 8e9
+    monkeypatch.delenv("BAYESPHOT_BATCH_GB")
+    monkeypatch.setattr(_numpyro, "vectorise_objects", lambda: False)
+    assert _numpyro.batch_memory() == 4e9
+
+
 def test_pointwise_log_likelihoods_of_a_list_count_the_pixels_of_all_its_objects() -> None:
     """Each object alone is within the limit, the two together are not: totals per draw, which equal
     the log-likelihood recomputed at the draw."""
