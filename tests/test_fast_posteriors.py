@@ -152,6 +152,13 @@ def test_batch_memory_is_half_the_accelerators_unless_set(monkeypatch) -> None:
     assert _numpyro.batch_memory() == 32e9
     # 64² stamps, 4 chains, 100 kB per pixel and chain: 19 objects per program instead of 2
     assert _numpyro.batch_size(64 * 64, 4) == 19
+    # the device in effect decides, not JAX's default
+    small = Device()
+    small.memory_stats = lambda: {"bytes_limit": 16e9}
+    monkeypatch.setattr(bp.backend.Backend, "_jax_device", lambda self: small if self.device else None)
+    with bp.backend.using("jax", device="cuda:1"):
+        assert _numpyro.batch_memory() == 8e9
+    assert _numpyro.batch_memory() == 32e9
     monkeypatch.setenv("BAYESPHOT_BATCH_GB", "8")
     assert _numpyro.batch_memory() == 8e9
     monkeypatch.delenv("BAYESPHOT_BATCH_GB")

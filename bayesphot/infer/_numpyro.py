@@ -372,10 +372,15 @@ def batch_memory() -> float:
     if os.environ.get("BAYESPHOT_BATCH_GB"):
         return float(os.environ["BAYESPHOT_BATCH_GB"]) * 1e9
     if vectorise_objects():
+        from .. import backend
+
+        current = backend.current()
         try:
             import jax
 
-            limit = (jax.devices()[0].memory_stats() or {}).get("bytes_limit")
+            # the device in effect (the sampler's device=), else JAX's default
+            device = (current._jax_device() if current.name == "jax" else None) or jax.devices()[0]
+            limit = (device.memory_stats() or {}).get("bytes_limit")
         except Exception:  # a device without memory statistics
             limit = None
         if limit:
