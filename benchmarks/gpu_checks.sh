@@ -4,9 +4,10 @@
 # Usage (from the repository root, on the GPU machine; the wheels of pyro-ppl, pyro-api, arviz,
 # xarray-einstats, h5netcdf, astropy, pyerfa, astropy-iers-data, array-api-compat and platformdirs
 # for its Python carried in .whl/):
-#     bash benchmarks/gpu_checks.sh quick|full OUTDIR
-# quick: a two-minute smoke run; lease: what one 15-minute lease holds (about 8 minutes); part1 (devices, 64² sampling, stamps) and part2 (calibration, large
-# images, render) together are "full": the benchmarks whose JSON is committed.
+#     bash benchmarks/gpu_checks.sh quick|lease|full OUTDIR
+# quick: a two-minute smoke run; lease: what one 15-minute lease holds (about 8 minutes); part1
+# (devices, 64² sampling, stamps) and part2 (calibration, large images, render) together are "full":
+# the benchmarks whose JSON is committed.
 set -u
 mode=${1:-quick}
 out=${2:-benchmarks/results}
