@@ -202,7 +202,7 @@ def namespace(*arrays: Array) -> Any:
     return array_namespace(*arrays)
 
 
-__all__ = ["Backend", "current", "device_of", "namespace", "to_numpy", "use", "using"]
+__all__ = ["Backend", "current", "device_of", "is_jax_array", "namespace", "to_numpy", "use", "using"]
 
 
 def device_of(x: Array) -> Any:

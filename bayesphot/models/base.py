@@ -94,6 +94,10 @@ class Model:
     model_type: ClassVar[str] = "model"
     parameter_specs: ClassVar[tuple[ParameterSpec, ...]] = ()
     default_psf_convolve: ClassVar[bool] = True
+    #: True (set in the class's own body) when ``prepare``, ``brightness`` and ``profile_center`` read
+    #: nothing but the parameter values: JAX renders then share one trace per class, rule and grid
+    #: shape (:mod:`bayesphot.models.shared_render`)
+    render_is_pure: ClassVar[bool] = False
 
     def __new__(cls, name: str | None = None, model_type: str | None = None, *args: Any, **kwargs: Any) -> Model:
         if cls is Model:
@@ -309,7 +313,10 @@ class Model:
     def render_grid(self, p: Mapping[str, Array], grid: PixelGrid) -> Array:
         """Flux per (sub)pixel of this model on ``grid``, before any PSF."""
         from ..render import integrate_pixels
+        from .shared_render import shared_render, shares_render
 
+        if shares_render(type(self)) and all(backend.is_jax_array(v) for v in p.values()):
+            return shared_render(self, p, grid)  # traced once per class, rule and grid shape
         p = self.prepare(p)
         return integrate_pixels(lambda x, y: self.brightness(p, x, y), grid, self.profile_center(p), self.quadrature)
 

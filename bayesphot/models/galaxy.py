@@ -123,6 +123,7 @@ class SersicGalaxy(GalaxyModel):
     """Sérsic profile: I(R) = Ie exp(−b_n [(R/Re)^(1/n) − 1]) with exact b_n."""
 
     model_type = "sersic galaxy model"
+    render_is_pure = True
     parameter_specs = (
         *GALAXY_SPECS,
         ParameterSpec("n", "", (0.36, 10.0), description="Sérsic index"),
@@ -152,6 +153,7 @@ class ExponentialGalaxy(GalaxyModel):
     """Exponential disk: a Sérsic with n = 1 (Re = 1.678 × scale length)."""
 
     model_type = "exponential galaxy model"
+    render_is_pure = True
     parameter_specs = (
         *GALAXY_SPECS,
         ParameterSpec("Re", "arcsec", POSITIVE, description="half-light semi-major axis", strict_lower=True),
@@ -179,6 +181,7 @@ class GaussianGalaxy(GalaxyModel):
     """Elliptical Gaussian with total ``flux`` and major-axis ``sigma``."""
 
     model_type = "gaussian galaxy model"
+    render_is_pure = True
     parameter_specs = (
         *GALAXY_SPECS,
         ParameterSpec("sigma", "arcsec", POSITIVE, description="major-axis standard deviation", strict_lower=True),
@@ -207,6 +210,7 @@ class MoffatGalaxy(GalaxyModel):
     """Moffat profile I0 (1 + (R/Rd)²)^(−n), n being β."""
 
     model_type = "moffat galaxy model"
+    render_is_pure = True
     parameter_specs = (
         *GALAXY_SPECS,
         ParameterSpec("n", "", (0.5, 20.0), description="Moffat β"),
