@@ -9,8 +9,10 @@ Here the render is a ``jax.jit`` function of exactly those numbers — the
 parameter values ``p`` and the grid origin ``(x0, y0)`` — with everything that
 shapes the computation fixed when it is built: the model class, its quadrature
 rule, the grid's shape and pixel size.  JAX traces it once per such key and
-reuses the trace (an outer trace then holds one call), and XLA inlines it as
-before, so the compiled programs are unchanged.
+reuses the trace; ``inline=True`` copies the cached equations into the
+enclosing program (about 10 ms instead of 60–80 ms of tracing), so the programs
+XLA compiles are the same as before.  (Left as nested calls, they made the first
+LM of a 25-galaxy group compile 20 % longer.)
 
 Only classes that declare ``render_is_pure = True`` *in their own body* take
 this path: their ``prepare``, ``brightness`` and ``profile_center`` read
@@ -46,7 +48,7 @@ def _shared(cls: type, quadrature: QuadratureConfig, shape: tuple[int, int], ste
         return integrate_pixels(lambda x, y: cls.brightness(stateless, q, x, y), grid,
                                 cls.profile_center(stateless, q), quadrature)
 
-    return jax.jit(render)
+    return jax.jit(render, inline=True)
 
 
 def shared_render(model: Any, p: Mapping[str, Array], grid: PixelGrid) -> Array:
