@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 import bayesphot as bp
+from bayesphot import structure
 from bayesphot.data import IC3478_NOISE, ic3478_target, path
 
 B1 = 1.678346990
@@ -146,8 +147,12 @@ def crowded(n_galaxies: int = 25, size: int = 128) -> dict:
 
 def main() -> None:
     rows = []
+    cache = structure.cache_directory()
+    # "cold" means cold only when JAX's persistent cache starts empty (BAYESPHOT_CACHE_DIR=<new folder>)
+    cached_files = len(list(cache.iterdir())) if cache is not None and cache.is_dir() else 0
     record = {"python": sys.version.split()[0], "machine": platform.machine(), "processor": platform.processor(),
-              "backend": bp.backend.current().name, "cases": {}}
+              "backend": bp.backend.current().name, "persistent_cache": None if cache is None else str(cache),
+              "persistent_cache_files_at_start": cached_files, "cases": {}}
     for label, model_type, psf in (("Exponential", "exponential galaxy model", False),
                                    ("Sersic", "sersic galaxy model", False),
                                    ("Sersic + PSF", "sersic galaxy model", True)):
