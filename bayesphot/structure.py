@@ -153,63 +153,6 @@ def _lift_literals(jaxpr: Any) -> tuple[Any, list[Any]]:
     return lifted, values
 
 
-def _param_text(value: Any, memo: dict[int, tuple[Any, str]]) -> str:
-    """A parameter of an equation as text; nested jaxprs by the digest of their own text (memoised)."""
-    core = _core()
-    if isinstance(value, core.ClosedJaxpr | core.Jaxpr):
-        hit = memo.get(id(value))
-        if hit is None:
-            if isinstance(value, core.ClosedJaxpr):
-                consts = [hashlib.sha256(np.ascontiguousarray(np.asarray(c)).tobytes()).hexdigest()
-                          + f"{np.shape(c)}{np.asarray(c).dtype}" for c in value.consts]
-                text = _jaxpr_text(value.jaxpr, memo) + "consts:" + ",".join(consts)
-            else:
-                text = _jaxpr_text(value, memo)
-            hit = (value, hashlib.sha256(text.encode()).hexdigest())  # the object is kept: its id stays unique
-            memo[id(value)] = hit
-        return f"jaxpr:{hit[1]}"
-    if isinstance(value, tuple | list):
-        return "(" + ",".join(_param_text(v, memo) for v in value) + ")"
-    return repr(value)
-
-
-def _jaxpr_text(jaxpr: Any, memo: dict[int, tuple[Any, str]]) -> str:
-    """Everything a jaxpr computes, as text: primitives, parameters, variable wiring, literal values, types.
-
-    What ``str(jaxpr)`` gives, for a key, without pretty-printing a nested jaxpr
-    each time it occurs (a shared render is one nested jaxpr in every object's
-    program: printing it took half of the lowering).
-    """
-    core = _core()
-    names: dict[Any, int] = {}
-
-    def var(v: Any) -> str:
-        if isinstance(v, core.Literal):
-            return f"L{v.val!r}:{v.aval}"
-        if v not in names:
-            names[v] = len(names)
-        return f"v{names[v]}:{v.aval}"
-
-    parts = ["c:" + ",".join(var(v) for v in jaxpr.constvars), "i:" + ",".join(var(v) for v in jaxpr.invars)]
-    for eqn in jaxpr.eqns:
-        params = ",".join(f"{k}={_param_text(v, memo)}" for k, v in sorted(eqn.params.items()))
-        parts.append(f"{eqn.primitive.name}[{params}]({','.join(var(v) for v in eqn.invars)})"
-                     f"->{','.join(var(v) for v in eqn.outvars)}")
-    parts.append("o:" + ",".join(var(v) for v in jaxpr.outvars))
-    return ";".join(parts)
-
-
-_TEXT_MEMO: dict[int, tuple[Any, str]] = {}
-
-
-def structure_text(jaxpr: Any) -> str:
-    """:func:`_jaxpr_text` with nested jaxprs memoised across calls (the same object is digested once)."""
-    with _LOCK:
-        if len(_TEXT_MEMO) > 4096:
-            _TEXT_MEMO.clear()
-        return _jaxpr_text(jaxpr, _TEXT_MEMO)
-
-
 def _device_params(values: Sequence[Any]) -> tuple[Any, ...]:
     """numpy values on the default device in one transfer (one call per array took ~0.2 ms each)."""
     import jax
@@ -243,7 +186,7 @@ def lower(fn: Callable[..., Any], *example_args: Any) -> Lowered:
     closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*example_args)
     out_tree = jax.tree_util.tree_structure(out_shape)
     lifted, literal_values = _lift_literals(closed.jaxpr)
-    text = structure_text(lifted)
+    text = str(lifted)
     flags = (jax.config.jax_enable_x64, jax.default_backend(), str(out_tree))
     key = hashlib.sha256((text + repr(flags)).encode()).hexdigest()
     params = tuple(closed.consts) + tuple(literal_values)
