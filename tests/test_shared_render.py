@@ -1,7 +1,7 @@
 """Renders traced once per (class, rule, grid shape), and the structure keys built on them.
 
-Reference: the torch backend, which renders each object directly (no shared trace),
-and each object's own log-density evaluated op by op.
+References: the torch backend, which renders each object directly (no shared trace),
+and each object's own log-density evaluated directly (not through a lowered program).
 """
 
 from __future__ import annotations

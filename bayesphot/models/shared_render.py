@@ -1,6 +1,6 @@
 """One traced pixel render per (model class, rule, grid shape, pixel size), shared by every object.
 
-Tracing a Sérsic render for JAX binds about 600 primitives and takes 50–70 ms on
+Tracing a Sérsic render for JAX binds about 600 primitives and takes 60–80 ms on
 a CPU, and every object of a catalog, every fresh model of a fit and every
 stamp of a batch used to pay it again: the numbers of an object (its parameter
 values, where its grid starts) were closed over, so nothing could be reused.
