@@ -6,12 +6,14 @@ and each object's own log-density evaluated directly (not through a lowered prog
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
 import bayesphot as bp
-from bayesphot import backend
-from bayesphot.models.shared_render import _shared, shares_render
+from bayesphot import backend, structure
+from bayesphot.models.shared_render import _shared, nested_renders, shares_render
 from bayesphot.program import Program
 from bayesphot.render import QuadratureConfig
 
@@ -72,10 +74,13 @@ def _stamp(seed: int, rule: QuadratureConfig = RULE) -> bp.Model:
     return bp.Model("g", "group", models=[sky, gal], target=target)
 
 
-def test_structure_keys_share_numbers_and_separate_structure() -> None:
+@pytest.mark.parametrize("nested", [False, True], ids=["inlined", "nested"])
+def test_structure_keys_share_numbers_and_separate_structure(nested: bool) -> None:
     """Objects differing only in numbers (data, values, limits) share a key and give their own
-    log-density; a different quadrature rule is a different key."""
-    with backend.using("jax") as be:
+    log-density; a different quadrature rule is a different key, whether the shared render is
+    inlined or kept a nested call (then only its digest tells the rules apart)."""
+    context = nested_renders() if nested else contextlib.nullcontext()
+    with backend.using("jax") as be, context:
         programs = [Program(_stamp(seed)) for seed in (1, 2)]
         other = Program(_stamp(3, QuadratureConfig(levels=3, order=4, mid_block=9, mid_order=3)))
         lowered = [p.lower("log_density") for p in (*programs, other)]
@@ -85,3 +90,23 @@ def test_structure_keys_share_numbers_and_separate_structure() -> None:
             u = be.asarray(program.free.unconstrained())
             direct = float(program.log_density(u))  # this object's own numbers, not through the shared key
             assert float(low(u)) == pytest.approx(direct, rel=1e-12, abs=1e-9)
+
+
+def test_structure_text_tells_nested_constants_and_wiring_apart() -> None:
+    """The key's text separates what JAX's printed jaxpr separates — operand order included — and
+    a nested jaxpr's constants by value (the printed jaxpr does not show them)."""
+    import jax
+    import jax.numpy as jnp
+
+    def text(fn, *args):
+        lifted, _ = structure._lift_literals(jax.make_jaxpr(fn)(*args).jaxpr)
+        return structure.structure_text(lifted), str(lifted)
+
+    x = jnp.arange(3.0)
+    a, b = text(lambda u: u - jnp.sin(u), x), text(lambda u: jnp.sin(u) - u, x)
+    assert (a[0] == b[0]) == (a[1] == b[1]) and a[0] != b[0]
+    same = text(lambda u: u - jnp.sin(u), x + 1.0)
+    assert same[0] == a[0]
+    nested = [jax.jit(lambda u, c=c: u * jnp.asarray(np.array([c, 2.0, 3.0])), inline=False) for c in (1.0, 5.0)]
+    t0, t1 = text(lambda u: nested[0](u) + 1.0, x), text(lambda u: nested[1](u) + 1.0, x)
+    assert t0[0] != t1[0]

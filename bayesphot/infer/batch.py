@@ -41,6 +41,7 @@ from .. import backend
 from ..errors import FitError
 from ..models.base import Model
 from ..models.shared_quadrature import shared_quadrature
+from ..models.shared_render import nested_renders
 from ..program import Program
 from .labels import relabel_mode
 from .mode import Mode, refine_mode, refine_mode_batch
@@ -118,7 +119,8 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
     out: list[Posterior | None] = [None] * len(models)
     flagged = 0
     # one rule per tree position for every auto-quadrature component: one structure, one compiled program
-    with backend.using("jax", device=sampler.device), shared_quadrature(models):
+    # every program below is traced per object and compiled once per structure: renders stay nested calls
+    with backend.using("jax", device=sampler.device), shared_quadrature(models), nested_renders():
         programs = [Program(m, sampler.likelihood, priors=sampler._priors(m)) for m in models]
         lowered = [p.lower("log_density") for p in programs]
         # per-pixel log-likelihoods only while those of every object together stay within the limit
