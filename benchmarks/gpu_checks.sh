@@ -4,7 +4,7 @@
 # Usage (from the repository root, on the GPU machine; the wheels of pyro-ppl, pyro-api, arviz,
 # xarray-einstats, h5netcdf, astropy, pyerfa, astropy-iers-data, array-api-compat and platformdirs
 # for its Python carried in .whl/):
-#     bash benchmarks/gpu_checks.sh quick|lease|full OUTDIR
+#     bash benchmarks/gpu_checks.sh quick|lease|stamps|full OUTDIR
 # quick: a two-minute smoke run; lease: what one 15-minute lease holds (about 8 minutes); part1
 # (devices, 64² sampling, stamps) and part2 (calibration, large images, render) together are "full":
 # the benchmarks whose JSON is committed.
@@ -28,6 +28,26 @@ if [ "$mode" = quick ]; then
   timeout 240 python3 benchmarks/sampling.py --device cuda --size 64 --no-psf --warmup 200 --draws 200 \
     --only bayesphot handwritten-numpyro --stamps 10 --stamp-warmup 100 --stamp-draws 100 \
     --out "$out/sampling_gpu_quick.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -25
+  exit 0
+fi
+if [ "$mode" = stamps ]; then  # one call of under 10 minutes: the render table, then 100 and 1000 stamps
+  step "render benchmark, both backends (each configuration written as it finishes)"
+  timeout 100 python3 benchmarks/render.py --device cuda --sizes 256 1024 2048 --repeats 5 \
+    --out "$out/render_gpu.json" 2>&1 | tail -14
+  step "stamps: 100 in one vectorised program (4 chains x (200 + 500))"
+  BAYESPHOT_BATCH_GB=2000 timeout 170 python3 benchmarks/sampling.py --device cuda --only none --stamps 100 \
+    --out "$out/sampling_gpu_stamps.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -4
+  fits=$(python3 -c "import json; s = json.load(open('$out/sampling_gpu_stamps.json'))['stamps'][-1]; \
+print(int(10 * s.get('device_peak_bytes_in_use_gb', 1e9) < 0.8 * s.get('device_bytes_limit_gb', 0)))" 2>/dev/null || echo 0)
+  if [ "$fits" = 1 ]; then
+    step "stamps: 1000 in one vectorised program (10 x the 100-stamp peak fits)"
+    BAYESPHOT_BATCH_GB=2000 timeout 300 python3 benchmarks/sampling.py --device cuda --only none --stamps 1000 \
+      --progress --out "$out/sampling_gpu_stamps1000.json" 2>&1 | tr '\r' '\n' | grep -v -i "warn\|arviz\|refactor\|migration" \
+      | grep -v "^ *$" | awk 'NR % 20 == 0 || /objects|stamps|wall|written/' | tail -25
+  else
+    echo "1000 stamps skipped: 10 x the 100-stamp peak would not fit"
+  fi
+  step "done"
   exit 0
 fi
 if [ "$mode" = lease ]; then  # one 15-minute lease: the device check in the background, the timings in turn

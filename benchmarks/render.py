@@ -313,6 +313,31 @@ def machine(device: str) -> dict[str, Any]:
     return info
 
 
+def write(rows: list[dict[str, Any]], args: argparse.Namespace, final: bool) -> None:
+    """Compare the backends' gradients, print the table (``final``) and write the JSON."""
+    for size in args.sizes:
+        for psf in args.psf_modes:
+            pair = {r["backend"]: r for r in rows if r["size"] == size and r["psf"] == psf and "grad" in r}
+            if len(pair) == 2:
+                gj, gt = np.array(pair["jax"]["grad"]), np.array(pair["torch"]["grad"])
+                diff = float(np.max(np.abs(gt - gj) / (np.abs(gj) + 1e-30)))
+                for r in pair.values():
+                    r["grad_max_rel_diff_torch_vs_jax"] = diff
+    text = table([r for r in rows if "error" not in r])
+    if final:
+        print(text)
+    for r in rows if final else []:
+        if "error" in r:
+            print(f"FAILED {r['backend']} {r['size']}² psf={r['psf']}: {r['error']}")
+        if "compile_error" in r:
+            print(f"torch.compile skipped at {r['size']}² psf={r['psf']}: {r['compile_error']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"benchmark": "render", "machine": machine(args.device), "params": list(PARAMS),
+               "repeats": args.repeats, "threads": args.threads or "library default",
+               "created": time.strftime("%Y-%m-%d %H:%M:%S"), "results": rows, "table": text.splitlines()}
+    args.out.write_text(json.dumps(payload, indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 1024],
@@ -363,26 +388,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  failed (exit {proc.returncode}): {' | '.join(tail)}", file=sys.stderr)
                     continue
                 rows.append(json.loads(lines[-1][len("RESULT "):]))
-    for size in args.sizes:
-        for psf in args.psf_modes:
-            pair = {r["backend"]: r for r in rows if r["size"] == size and r["psf"] == psf and "grad" in r}
-            if len(pair) == 2:
-                gj, gt = np.array(pair["jax"]["grad"]), np.array(pair["torch"]["grad"])
-                diff = float(np.max(np.abs(gt - gj) / (np.abs(gj) + 1e-30)))
-                for r in pair.values():
-                    r["grad_max_rel_diff_torch_vs_jax"] = diff
-    text = table([r for r in rows if "error" not in r])
-    print(text)
-    for r in rows:
-        if "error" in r:
-            print(f"FAILED {r['backend']} {r['size']}² psf={r['psf']}: {r['error']}")
-        if "compile_error" in r:
-            print(f"torch.compile skipped at {r['size']}² psf={r['psf']}: {r['compile_error']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": "render", "machine": machine(args.device), "params": list(PARAMS),
-               "repeats": args.repeats, "threads": args.threads or "library default",
-               "created": time.strftime("%Y-%m-%d %H:%M:%S"), "results": rows, "table": text.splitlines()}
-    args.out.write_text(json.dumps(payload, indent=1) + "\n")
+                write(rows, args, final=False)  # a run cut short keeps what finished
+    write(rows, args, final=True)
     print(f"wrote {args.out}")
     return 0
 
