@@ -13,9 +13,10 @@ import pytest
 
 import bayesphot as bp
 from bayesphot import backend, structure
-from bayesphot.models.shared_render import _shared, nested_renders, shares_render
+from bayesphot.models.shared_render import _shared, shares_render
 from bayesphot.program import Program
 from bayesphot.render import QuadratureConfig
+from bayesphot.tracing import nested_calls
 
 RULE = QuadratureConfig(levels=3, order=3, mid_block=9, mid_order=3)
 CASES = {
@@ -79,7 +80,7 @@ def test_structure_keys_share_numbers_and_separate_structure(nested: bool) -> No
     """Objects differing only in numbers (data, values, limits) share a key and give their own
     log-density; a different quadrature rule is a different key, whether the shared render is
     inlined or kept a nested call (then only its digest tells the rules apart)."""
-    context = nested_renders() if nested else contextlib.nullcontext()
+    context = nested_calls() if nested else contextlib.nullcontext()
     with backend.using("jax") as be, context:
         programs = [Program(_stamp(seed)) for seed in (1, 2)]
         other = Program(_stamp(3, QuadratureConfig(levels=3, order=4, mid_block=9, mid_order=3)))

@@ -41,8 +41,8 @@ from .. import backend
 from ..errors import FitError
 from ..models.base import Model
 from ..models.shared_quadrature import shared_quadrature
-from ..models.shared_render import nested_renders
 from ..program import Program
+from ..tracing import nested_calls
 from .labels import relabel_mode
 from .mode import Mode, refine_mode, refine_mode_batch
 from .posterior import Posterior, diagnose
@@ -119,8 +119,8 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
     out: list[Posterior | None] = [None] * len(models)
     flagged = 0
     # one rule per tree position for every auto-quadrature component: one structure, one compiled program
-    # every program below is traced per object and compiled once per structure: renders stay nested calls
-    with backend.using("jax", device=sampler.device), shared_quadrature(models), nested_renders():
+    # every program below is traced per object and compiled once per structure: shared traces stay nested calls
+    with backend.using("jax", device=sampler.device), shared_quadrature(models), nested_calls():
         programs = [Program(m, sampler.likelihood, priors=sampler._priors(m)) for m in models]
         lowered = [p.lower("log_density") for p in programs]
         # per-pixel log-likelihoods only while those of every object together stay within the limit

@@ -16,9 +16,10 @@ LM of a 25-galaxy group compile 20 % longer.)
 
 Where many objects of one structure are lowered and each structure is compiled
 once — a batch of stamps (:mod:`bayesphot.infer.batch`) — tracing is the cost
-that scales with the number of objects, so :func:`nested_renders` keeps each
-render a nested call: the enclosing program then holds one equation for it, and
-its structure key digests the cached render once (:func:`bayesphot.structure.structure_text`).
+that scales with the number of objects, so within :func:`bayesphot.tracing.nested_calls`
+each render stays a nested call: the enclosing program then holds one equation
+for it, and its structure key digests the cached render once
+(:func:`bayesphot.structure.structure_text`).
 
 Only classes that declare ``render_is_pure = True`` *in their own body* take
 this path: their ``prepare``, ``brightness`` and ``profile_center`` read
@@ -29,38 +30,18 @@ nothing but ``p``.  The function is built on an instance created without
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from ..backend import Array
 from ..render import PixelGrid, QuadratureConfig, integrate_pixels
+from ..tracing import inline
 
 
 def shares_render(cls: type) -> bool:
     """True when ``cls`` itself declares that its render reads nothing but the parameter values."""
     return bool(cls.__dict__.get("render_is_pure", False))
-
-
-_NESTED: ContextVar[bool] = ContextVar("bayesphot_nested_renders", default=False)
-
-
-@contextmanager
-def nested_renders() -> Iterator[None]:
-    """Within this block (this thread), shared renders stay nested calls instead of being inlined.
-
-    Tracing an object's program is then a few milliseconds instead of tens, and
-    XLA compiles the same arithmetic (it inlines the call itself), though the
-    first compilation of a large group took about 20 % longer.  For many objects
-    of one structure, each compiled once.
-    """
-    token = _NESTED.set(True)
-    try:
-        yield
-    finally:
-        _NESTED.reset(token)
 
 
 @lru_cache(maxsize=256)
@@ -95,8 +76,8 @@ def shared_render(model: Any, p: Mapping[str, Array], grid: PixelGrid) -> Array:
     -------
     JAX array of ``grid.shape`` (flux per pixel).
     """
-    fn = _shared(type(model), model.quadrature, tuple(grid.shape), float(grid.step), not _NESTED.get())
+    fn = _shared(type(model), model.quadrature, tuple(grid.shape), float(grid.step), inline())
     return fn(dict(p), grid.x0, grid.y0)
 
 
-__all__ = ["nested_renders", "shared_render", "shares_render"]
+__all__ = ["shared_render", "shares_render"]
