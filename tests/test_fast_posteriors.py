@@ -93,7 +93,7 @@ def test_lowering_separates_numbers_from_structure() -> None:
     assert Program(b).lower("log_density").key != la.key
 
 
-@pytest.mark.parametrize(("vectorised", "memory_gb"), [(False, None), (True, None), (True, "0.11")],
+@pytest.mark.parametrize(("vectorised", "memory_gb"), [(False, None), (True, None), (True, "0.0022")],
                          ids=["chain-by-chain", "one-program", "slices-of-two"])
 def test_batched_nuts_recovers_exact_linear_gaussian_posteriors(vectorised: bool, memory_gb: str | None,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,6 +105,7 @@ def test_batched_nuts_recovers_exact_linear_gaussian_posteriors(vectorised: bool
     if memory_gb is not None:  # a memory budget for two objects per program: slices of 2, the last padded
         monkeypatch.setenv("BAYESPHOT_BATCH_GB", memory_gb)
         assert _numpyro.batch_size(16 * 16, 2) == 2
+        assert _numpyro.batch_size(16 * 16, 5) == 1  # the chains' start potentials (2k + 1 = 5): one by one
     problems = [linear_problem(seed) for seed in (4, 5, 6)]
     groups = [p[0] for p in problems]
     posts = bp.infer.NUTS(groups, chains=2, warmup=300, draws=1500, seed=3, progress=False, priors=None).run()
@@ -150,8 +151,12 @@ def test_batch_memory_is_half_the_accelerators_unless_set(monkeypatch) -> None:
     monkeypatch.setattr(jax, "devices", lambda *a: [Device()])
     monkeypatch.setattr(_numpyro, "vectorise_objects", lambda: True)
     assert _numpyro.batch_memory() == 32e9
-    # 64² stamps, 4 chains, 100 kB per pixel and chain: 19 objects per program instead of 2
-    assert _numpyro.batch_size(64 * 64, 4) == 19
+    # 64² stamps, 4 chains, 2 kB per pixel and lane: 976 objects per program; the start search's
+    # 2k + 1 = 17 points per object: 229
+    assert _numpyro.batch_size(64 * 64, 4) == 976
+    assert _numpyro.batch_size(64 * 64, 17) == 229
+    assert [real for _, real in _numpyro.padded_slices(1000, 976)] == [500, 500]
+    assert [len(index) for index, _ in _numpyro.padded_slices(7, 3)] == [3, 3, 3]
     # the device in effect decides, not JAX's default
     small = Device()
     small.memory_stats = lambda: {"bytes_limit": 16e9}

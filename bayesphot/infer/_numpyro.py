@@ -194,7 +194,8 @@ def _chunking(total: int, progress: bool, limited: bool = False) -> tuple[int, i
 
 
 def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix: np.ndarray,
-            s: SamplerSettings, batched: bool, description: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            s: SamplerSettings, batched: bool, description: str,
+            start_slice: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     import jax
 
     from .mode import potential_at
@@ -205,7 +206,8 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
     init_fn, advance_fn = _runners(evaluate, key, s, chunk, batched, vector_chains=threads == 0)
     lead = init.shape[:-1]  # (chains,) or (objects, chains)
     keys = jax.random.split(jax.random.PRNGKey(s.seed), int(np.prod(lead))).reshape((*lead, -1))
-    potential, grad = (jax.numpy.asarray(a) for a in potential_at(key, evaluate, params, init, batched))
+    potential, grad = (jax.numpy.asarray(a) for a in potential_at(key, evaluate, params, init, batched,
+                                                                  objects_per_call=start_slice))
     u0, matrix_j = jax.numpy.asarray(init), jax.numpy.asarray(matrix)
     if threads:  # one compiled single-chain program, the chains side by side in threads
         from concurrent.futures import ThreadPoolExecutor
@@ -392,7 +394,11 @@ def _sample_objects_in_threads(lowered: list[Any], init: np.ndarray, matrices: n
 
 #: memory of one chain of a vectorised NUTS program per data pixel (bytes): 200 objects × 4 chains of
 #: 16 × 16 px (+ PSF) took 19.4 GB before the kernel killed it, ≈ 95 kB per pixel and chain
-BYTES_PER_PIXEL_CHAIN = 100_000
+#: device memory one pixel of one vectorised lane (a chain, or a point of the start search) may take, bytes.
+#: Measured on an NVIDIA H100: the gradient of 17 000 lanes of a 64² Sérsic + sky stamp asked for one 53.6 GB
+#: buffer, 770 B per pixel and lane (100 stamps × 4 chains peaked at 1.8 GB in all); XLA's CPU memory analysis
+#: gives 300 B.  2 kB leaves a margin of 2.6.
+BYTES_PER_PIXEL_LANE = 2_000
 
 
 def batch_memory() -> float:
@@ -419,17 +425,22 @@ def batch_memory() -> float:
     return 4e9
 
 
-def batch_size(pixels: int, chains: int) -> int:
-    """Objects per vectorised program so that it stays within :func:`batch_memory`."""
-    return max(1, int(batch_memory() // (BYTES_PER_PIXEL_CHAIN * max(pixels, 1) * max(chains, 1))))
+def batch_size(pixels: int, lanes: int) -> int:
+    """Objects per vectorised program, each of ``lanes`` lanes (chains, or points) of ``pixels`` pixels,
+    so that it stays within :func:`batch_memory`."""
+    return max(1, int(batch_memory() // (BYTES_PER_PIXEL_LANE * max(pixels, 1) * max(lanes, 1))))
 
 
 def padded_slices(count: int, size: int) -> list[tuple[list[int], int]]:
-    """Indices of ``count`` objects in slices of ``size``, the last padded with copies of the last object.
+    """Indices of ``count`` objects in slices of equal length (at most ``size``), the last padded with
+    copies of the last object.
 
     Every slice has the same length, so one compiled function serves them all; each comes with
-    the number of its real (unpadded) objects.
+    the number of its real (unpadded) objects.  The slices are as even as they can be (1000 objects
+    in slices of at most 976 go as 500 + 500, not 976 + 24 padded to 976).
     """
+    size = max(1, min(size, count))
+    size = -(-count // -(-count // size))
     return [([min(i, count - 1) for i in range(first, first + size)], min(size, count - first))
             for first in range(0, count, size)]
 
@@ -463,6 +474,8 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
                                           np.asarray(inverse_mass_matrices, dtype=np.float64), settings)
     count = len(lowered)
     size = count if pixels <= 0 else min(count, batch_size(pixels, init.shape[1]))
+    # the chains' starting potentials are evaluated in blocks of the start search's 2k + 1 points per object
+    start_slice = None if pixels <= 0 else batch_size(pixels, 2 * init.shape[-1] + 1)
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
     for index, real in padded_slices(count, size):
         params = jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *[lowered[i].params for i in index])
@@ -470,7 +483,7 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
                                np.asarray(init, dtype=np.float64)[index],
                                np.asarray(inverse_mass_matrices, dtype=np.float64)[index],
                                replace(settings, seed=settings.seed + index[0]), batched=True,
-                               description=f"NUTS × {len(index)} objects")
+                               description=f"NUTS × {len(index)} objects", start_slice=start_slice)
         if "_interrupted" in stats:
             raise FitError("sampling of the batch was interrupted (Ctrl-C); nothing was kept")
         parts.append((draws[:real], {k: v[:real] for k, v in stats.items()}))

@@ -71,15 +71,28 @@ def potential_and_gradient(key: str, evaluate: Callable, batched: bool) -> Calla
 
 
 def potential_at(key: str, evaluate: Callable, params: Any, points: np.ndarray,
-                 batched: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                 batched: bool = False, objects_per_call: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(−log_density, gradient) at ``points`` (…, n, k), numpy, through one compiled shape.
 
     The points go through :func:`potential_and_gradient` in blocks of the
     Hessian stencil's size, 2k + 1 (the last block padded), so chain starts,
     surveys and the mode search share one compilation instead of one per count.
+    ``batched``: ``params`` and ``points`` have a leading axis of objects; with
+    ``objects_per_call`` they go in padded slices of that many objects (memory).
     """
-    fn = potential_and_gradient(key, evaluate, batched)
     points = np.asarray(points, dtype=np.float64)
+    if batched and objects_per_call is not None and points.shape[0] > objects_per_call:
+        import jax
+
+        from ._numpyro import padded_slices
+
+        parts = []
+        for index, real in padded_slices(points.shape[0], objects_per_call):
+            part = jax.tree_util.tree_map(lambda a, index=index: a[np.asarray(index)], params)
+            v, g = potential_at(key, evaluate, part, points[index], batched=True)
+            parts.append((v[:real], g[:real]))
+        return np.concatenate([v for v, _ in parts]), np.concatenate([g for _, g in parts])
+    fn = potential_and_gradient(key, evaluate, batched)
     n, k = points.shape[-2:]
     block = 2 * k + 1
     values, grads = [], []
