@@ -155,6 +155,9 @@ def test_batch_memory_is_half_the_accelerators_unless_set(monkeypatch) -> None:
     # 2k + 1 = 17 points per object: 229
     assert _numpyro.batch_size(64 * 64, 4) == 976
     assert _numpyro.batch_size(64 * 64, 17) == 229
+    # NUTS lanes step in lockstep: at most 100 stamps of 64² × 4 chains per program (measured on an H100)
+    assert _numpyro.nuts_batch_size(64 * 64, 4) == 100
+    assert _numpyro.nuts_batch_size(16 * 16, 4) == 1600  # the same pixel-lanes: 16 times the objects
     assert [real for _, real in _numpyro.padded_slices(1000, 976)] == [500, 500]
     assert [len(index) for index, _ in _numpyro.padded_slices(7, 3)] == [3, 3, 3]
     # the device in effect decides, not JAX's default
