@@ -93,7 +93,7 @@ def test_lowering_separates_numbers_from_structure() -> None:
     assert Program(b).lower("log_density").key != la.key
 
 
-@pytest.mark.parametrize(("vectorised", "memory_gb"), [(False, None), (True, None), (True, "0.0022")],
+@pytest.mark.parametrize(("vectorised", "memory_gb"), [(False, None), (True, None), (True, "0.045")],
                          ids=["chain-by-chain", "one-program", "slices-of-two"])
 def test_batched_nuts_recovers_exact_linear_gaussian_posteriors(vectorised: bool, memory_gb: str | None,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,13 +151,14 @@ def test_batch_memory_is_half_the_accelerators_unless_set(monkeypatch) -> None:
     monkeypatch.setattr(jax, "devices", lambda *a: [Device()])
     monkeypatch.setattr(_numpyro, "vectorise_objects", lambda: True)
     assert _numpyro.batch_memory() == 32e9
-    # 64² stamps, 4 chains, 2 kB per pixel and lane: 976 objects per program; the start search's
-    # 2k + 1 = 17 points per object: 229
-    assert _numpyro.batch_size(64 * 64, 4) == 976
-    assert _numpyro.batch_size(64 * 64, 17) == 229
+    # 64² stamps, 4 chains, at least 10 MB a lane (2 kB a pixel would be 8.2 MB): 800 objects per program;
+    # the start search's 2k + 1 = 17 points per object: 188; 1024² images: 2 GB a lane
+    assert _numpyro.batch_size(64 * 64, 4) == 800
+    assert _numpyro.batch_size(64 * 64, 17) == 188
+    assert _numpyro.batch_size(1024 * 1024, 4) == 3
     # NUTS lanes step in lockstep: at most 100 stamps of 64² × 4 chains per program (measured on an H100)
     assert _numpyro.nuts_batch_size(64 * 64, 4) == 100
-    assert _numpyro.nuts_batch_size(16 * 16, 4) == 1600  # the same pixel-lanes: 16 times the objects
+    assert _numpyro.nuts_batch_size(16 * 16, 4) == 800  # memory binds before the lanes' cap (1600)
     assert [real for _, real in _numpyro.padded_slices(1000, 976)] == [500, 500]
     assert [len(index) for index, _ in _numpyro.padded_slices(7, 3)] == [3, 3, 3]
     # the device in effect decides, not JAX's default

@@ -394,11 +394,14 @@ def _sample_objects_in_threads(lowered: list[Any], init: np.ndarray, matrices: n
 
 #: memory of one chain of a vectorised NUTS program per data pixel (bytes): 200 objects × 4 chains of
 #: 16 × 16 px (+ PSF) took 19.4 GB before the kernel killed it, ≈ 95 kB per pixel and chain
-#: device memory one pixel of one vectorised lane (a chain, or a point of the start search) may take, bytes.
-#: Measured on an NVIDIA H100: the gradient of 17 000 lanes of a 64² Sérsic + sky stamp asked for one 53.6 GB
-#: buffer, 770 B per pixel and lane (100 stamps × 4 chains peaked at 1.8 GB in all); XLA's CPU memory analysis
-#: gives 300 B.  2 kB leaves a margin of 2.6.
+#: device memory one pixel of one vectorised lane (a chain, or a point of the start search) may take, bytes,
+#: and the least one lane may take.  A lane's gradient holds a part that grows with its pixels and a part that
+#: does not (the pixel rule's ~10⁵ evaluations near the centre, a PSF's padded transforms).  Measured: on an
+#: NVIDIA H100, 17 000 lanes of a 64² Sérsic + sky stamp asked for one 53.6 GB buffer (3.2 MB a lane, 770 B a
+#: pixel; XLA's CPU memory analysis: 1.2 MB); on a CPU, 200 stamps of 16² with a PSF × 17 points took
+#: 18.7 GB (5.5 MB a lane).  2 kB a pixel and 10 MB a lane leave a margin of 1.8–2.6 on both.
 BYTES_PER_PIXEL_LANE = 2_000
+BYTES_PER_LANE_MIN = 10_000_000
 
 
 def batch_memory() -> float:
@@ -428,7 +431,8 @@ def batch_memory() -> float:
 def batch_size(pixels: int, lanes: int) -> int:
     """Objects per vectorised program, each of ``lanes`` lanes (chains, or points) of ``pixels`` pixels,
     so that it stays within :func:`batch_memory`."""
-    return max(1, int(batch_memory() // (BYTES_PER_PIXEL_LANE * max(pixels, 1) * max(lanes, 1))))
+    per_lane = max(BYTES_PER_LANE_MIN, BYTES_PER_PIXEL_LANE * max(pixels, 1))
+    return max(1, int(batch_memory() // (per_lane * max(lanes, 1))))
 
 
 #: pixel-lanes (pixels × chains × objects) of one vectorised NUTS program at most.  Its lanes step in lockstep,
