@@ -14,6 +14,7 @@ import bayesphot as bp
 from bayesphot import structure
 from bayesphot.infer import start as start_module
 from bayesphot.infer.mode import AT_LIMIT
+from bayesphot.infer.slices import padded_slices
 from bayesphot.program import Program
 from bayesphot.render import QuadratureConfig
 
@@ -159,8 +160,8 @@ def test_batch_memory_is_half_the_accelerators_unless_set(monkeypatch) -> None:
     # NUTS lanes step in lockstep: at most 100 stamps of 64² × 4 chains per program (measured on an H100)
     assert _numpyro.nuts_batch_size(64 * 64, 4) == 100
     assert _numpyro.nuts_batch_size(16 * 16, 4) == 800  # memory binds before the lanes' cap (1600)
-    assert [real for _, real in _numpyro.padded_slices(1000, 976)] == [500, 500]
-    assert [len(index) for index, _ in _numpyro.padded_slices(7, 3)] == [3, 3, 3]
+    assert [real for _, real in padded_slices(1000, 976)] == [500, 500]
+    assert [len(index) for index, _ in padded_slices(7, 3)] == [3, 3, 3]
     # the device in effect decides, not JAX's default
     small = Device()
     small.memory_stats = lambda: {"bytes_limit": 16e9}

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import FitError, SamplingTimeLimitError
 from .settings import SamplerSettings, tree_depth
+from .slices import padded_slices
 
 _RUNNERS: OrderedDict[tuple, tuple[Callable, Callable]] = OrderedDict()
 _MAX_RUNNERS = 32
@@ -447,20 +448,6 @@ def nuts_batch_size(pixels: int, chains: int) -> int:
     """Objects per vectorised NUTS program: within :func:`batch_memory` and :data:`MAX_NUTS_PIXEL_LANES`."""
     lanes = max(pixels, 1) * max(chains, 1)
     return max(1, min(batch_size(pixels, chains), MAX_NUTS_PIXEL_LANES // lanes))
-
-
-def padded_slices(count: int, size: int) -> list[tuple[list[int], int]]:
-    """Indices of ``count`` objects in slices of equal length (at most ``size``), the last padded with
-    copies of the last object.
-
-    Every slice has the same length, so one compiled function serves them all; each comes with
-    the number of its real (unpadded) objects.  The slices are as even as they can be (1000 objects
-    in slices of at most 976 go as 500 + 500, not 976 + 24 padded to 976).
-    """
-    size = max(1, min(size, count))
-    size = -(-count // -(-count // size))
-    return [([min(i, count - 1) for i in range(first, first + size)], min(size, count - first))
-            for first in range(0, count, size)]
 
 
 def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.ndarray,

@@ -60,7 +60,8 @@ def _group_by_structure(lowered: list[Any]) -> list[list[int]]:
 
 
 def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[Start]:
-    from ._numpyro import batch_size, cpu_threads, padded_slices, vectorise_objects
+    from ._numpyro import batch_size, cpu_threads, vectorise_objects
+    from .slices import padded_slices
 
     interval = interval_coordinates(programs[0])
     u0 = np.stack([p.free.unconstrained() for p in programs])

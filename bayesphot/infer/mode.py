@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from .slices import padded_slices
+
 #: interval-bounded coordinates start at most this far from 0 (σ(7) = 0.99909: 0.09 % of the range)
 PULL_BACK = 7.0
 #: |u| beyond which an interval coordinate counts as "at its limit" after refinement
@@ -84,7 +86,6 @@ def potential_at(key: str, evaluate: Callable, params: Any, points: np.ndarray,
     if batched and objects_per_call is not None and points.shape[0] > objects_per_call:
         import jax
 
-        from ._numpyro import padded_slices
 
         parts = []
         for index, real in padded_slices(points.shape[0], objects_per_call):
