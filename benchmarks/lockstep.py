@@ -9,14 +9,18 @@ stamps, 4 chains × (200 + 500), Laplace mass matrix):
 
 * ``nuts``: the default (maximum tree depth 10);
 * ``nutsdepth5``: NUTS with trees of at most 31 leapfrog steps;
+* ``hmc``: HMC with bayesphot's default trajectory of length π/2 (a quarter period of a standard
+  Gaussian in the whitened coordinates the Laplace mass matrix makes), as many steps as the lane's
+  step size needs;
 * ``hmc3``, ``hmc6``: HMC with a fixed number of leapfrog steps (every lane the same: no lockstep waste),
-  step size tuned in warm-up.
+  step size tuned in warm-up, so the trajectory's length is whatever that step size makes it.
 
 Usage::
 
     python benchmarks/lockstep.py [--stamps 24] [--configs nuts hmc3 hmc6 nutsdepth5]
 
-Results: one line per configuration, a table, and ``benchmarks/results/lockstep.json``.
+Results: one line per configuration, a table, and ``benchmarks/results/lockstep.json`` (a re-run
+replaces the rows of the configurations it runs).
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ def run(config: str, count: int) -> dict[str, Any]:
             posts = bp.infer.NUTS(groups, **settings).run()
         elif config.startswith("nutsdepth"):
             posts = bp.infer.NUTS(groups, max_tree_depth=int(config[len("nutsdepth"):]), **settings).run()
+        elif config == "hmc":
+            posts = bp.infer.HMC(groups, **settings).run()
         elif config.startswith("hmc"):
             posts = bp.infer.HMC(groups, num_steps=int(config[len("hmc"):]), **settings).run()
         else:
@@ -80,11 +86,13 @@ def run(config: str, count: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stamps", type=int, default=24)
-    parser.add_argument("--configs", nargs="+", default=["nuts", "hmc3", "hmc6", "nutsdepth5"])
+    parser.add_argument("--configs", nargs="+", default=["nuts", "hmc", "hmc3", "hmc6", "nutsdepth5"])
     parser.add_argument("--out", type=Path, default=RESULTS / "lockstep.json")
     args = parser.parse_args()
-    rows = []
+    # a re-run replaces the rows of its configurations and keeps the others
+    rows = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
     for config in args.configs:
+        rows = [r for r in rows if not (r["config"] == config and r["stamps"] == args.stamps)]
         rows.append(run(config, args.stamps))
         print(json.dumps(rows[-1]), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -51,18 +51,23 @@ def linear_problem(seed: int = 4) -> tuple[bp.Model, np.ndarray, np.ndarray]:
     return group, mean, cov
 
 
-@pytest.mark.parametrize("kernel", ["NUTS", "HMC"])
+@pytest.mark.parametrize("kernel", ["NUTS", "HMC", "HMC-5-steps"])
 def test_linear_gaussian_posterior_matches_exact(kernel: str) -> None:
+    """Also HMC with a fixed number of leapfrog steps: its step size must be the adapted one (numpyro's
+    default trajectory of 2π used to fix it at 2π / num_steps: every proposal rejected, step size → 0)."""
     group, mean, cov = linear_problem()
-    sampler = getattr(bp.infer, kernel)
+    sampler = bp.infer.NUTS if kernel == "NUTS" else bp.infer.HMC
+    steps = {"num_steps": 5} if kernel == "HMC-5-steps" else {}
     # HMC also exercises the summed log-likelihood path (lp − log prior − log-Jacobian, no rendering)
-    limit = 1 if kernel == "HMC" else 10_000_000
+    limit = 10_000_000 if kernel == "NUTS" else 1
     post = sampler(group, chains=2, warmup=300, draws=1500, seed=1, progress=False, priors=None,
-                   pointwise_limit=limit).run()
+                   pointwise_limit=limit, **steps).run()
+    if steps:
+        assert np.all(post.idata.sample_stats["n_steps"].values == 5)
     names = ["sky:I", "src:flux"]
     program = Program(group)
     u = program.to_unconstrained({n: post.idata.posterior[n].values[1, 3] for n in names})
-    stored = post.idata.log_likelihood["obs_total" if kernel == "HMC" else "obs"].values[1, 3]
+    stored = post.idata.log_likelihood["obs" if kernel == "NUTS" else "obs_total"].values[1, 3]
     assert float(np.sum(stored)) == pytest.approx(float(program.log_likelihood(u)), rel=1e-9)
     draws = np.stack([post.draws(n) for n in names], axis=1)
     mcse = az.mcse(post.idata, var_names=names)
@@ -73,6 +78,12 @@ def test_linear_gaussian_posterior_matches_exact(kernel: str) -> None:
     assert abs(rho_exact) > 0.3  # the test has teeth: sky and flux are correlated
     assert np.corrcoef(draws.T)[0, 1] == pytest.approx(rho_exact, abs=0.06)
     assert post.ok, post.issues
+
+
+def test_hmc_refuses_both_a_trajectory_length_and_a_number_of_steps() -> None:
+    group, _, _ = linear_problem()
+    with pytest.raises(bp.errors.FitError, match="not both"):
+        bp.infer.HMC(group, trajectory_length=1.0, num_steps=4)
 
 
 # ------------------------------------------------------ a Sérsic posterior

@@ -94,7 +94,10 @@ def _runners(evaluate: Callable, key: str, s: SamplerSettings, chunk: int, batch
     if s.kernel == "nuts":
         length["max_tree_depth"] = s.max_tree_depth
     elif s.num_steps is not None:
+        # no trajectory length with it: numpyro's default (2π) would fix the step at 2π / num_steps and
+        # leave the adapted step size unused (every proposal rejected while the adaptation shrank it to 0)
         length["num_steps"] = int(s.num_steps)
+        length["trajectory_length"] = None
     else:
         length["trajectory_length"] = float(s.trajectory_length if s.trajectory_length is not None
                                              else 0.5 * math.pi)

@@ -446,6 +446,9 @@ class HMC(_Sampler):
     kernel = "hmc"
 
     def __init__(self, model: Model, **kwargs: Any) -> None:
+        if kwargs.get("trajectory_length") is not None and kwargs.get("num_steps") is not None:
+            raise FitError("HMC takes trajectory_length or num_steps, not both (together they fix the step "
+                           "size, which warm-up then cannot tune)")
         if kwargs.get("trajectory_length") is None and kwargs.get("num_steps") is None:
             kwargs["trajectory_length"] = 0.5 * math.pi
         super().__init__(model, **kwargs)
