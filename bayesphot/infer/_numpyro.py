@@ -442,9 +442,9 @@ def batch_size(pixels: int, lanes: int) -> int:
 #: pixel-lanes (pixels × chains × objects) of one vectorised NUTS program at most.  Measured on an H100 (64²
 #: stamps, 4 chains × (200 + 500)): 100 objects in one program took 0.063 s per iteration (compilation
 #: included), 500 took 1.6–1.7 s: 26 times as long for 5 times the objects.  The cause is not isolated: the
-#: lanes step in lockstep, but on a CPU the longest of 96 lanes' trajectories was only 1.11 times their mean
-#: (24 sound stamps, draws), so the cost of a gradient per lane must have grown with the lanes.  100 stamps
-#: of 64² × 4 chains is what was measured to go well.
+#: lanes step in lockstep, and on a CPU the longest of 160 lanes' trajectories was 1.52 times their mean
+#: (40 stamps, one flagged; ``benchmarks/lockstep.py``), but the 100-stamp program paid that too.  100
+#: stamps of 64² × 4 chains is what was measured to go well.
 MAX_NUTS_PIXEL_LANES = 100 * 4 * 64 * 64
 
 
