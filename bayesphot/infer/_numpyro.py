@@ -396,8 +396,6 @@ def _sample_objects_in_threads(lowered: list[Any], init: np.ndarray, matrices: n
     return _collect(full, s, 2, n_chunks * chunk)
 
 
-#: memory of one chain of a vectorised NUTS program per data pixel (bytes): 200 objects × 4 chains of
-#: 16 × 16 px (+ PSF) took 19.4 GB before the kernel killed it, ≈ 95 kB per pixel and chain
 #: device memory one pixel of one vectorised lane (a chain, or a point of the start search) may take, bytes,
 #: and the least one lane may take.  A lane's gradient holds a part that grows with its pixels and a part that
 #: does not (the pixel rule's ~10⁵ evaluations near the centre, a PSF's padded transforms).  Measured: on an
@@ -437,6 +435,11 @@ def batch_size(pixels: int, lanes: int) -> int:
     so that it stays within :func:`batch_memory`."""
     per_lane = max(BYTES_PER_LANE_MIN, BYTES_PER_PIXEL_LANE * max(pixels, 1))
     return max(1, int(batch_memory() // (per_lane * max(lanes, 1))))
+
+
+def start_batch_size(pixels: int, k: int) -> int:
+    """Objects per vectorised evaluation of the start search's 2k + 1 points each (:func:`batch_size`)."""
+    return batch_size(pixels, 2 * k + 1)
 
 
 #: pixel-lanes (pixels × chains × objects) of one vectorised NUTS program at most.  Measured on an H100 (64²
@@ -484,7 +487,7 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
     count = len(lowered)
     size = count if pixels <= 0 else min(count, nuts_batch_size(pixels, init.shape[1]))
     # the chains' starting potentials are evaluated in blocks of the start search's 2k + 1 points per object
-    start_slice = None if pixels <= 0 else batch_size(pixels, 2 * init.shape[-1] + 1)
+    start_slice = None if pixels <= 0 else start_batch_size(pixels, init.shape[-1])
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
     for index, real in padded_slices(count, size):
         params = jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *[lowered[i].params for i in index])

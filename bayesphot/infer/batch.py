@@ -60,7 +60,7 @@ def _group_by_structure(lowered: list[Any]) -> list[list[int]]:
 
 
 def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[Start]:
-    from ._numpyro import batch_size, cpu_threads, vectorise_objects
+    from ._numpyro import cpu_threads, start_batch_size, vectorise_objects
     from .slices import padded_slices
 
     interval = interval_coordinates(programs[0])
@@ -82,7 +82,7 @@ def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[
     if vectorise_objects():
         # in slices of bounded memory (each object evaluates 2k + 1 points at once; 200 objects in one
         # call took 18.7 GB), the last slice padded so that every slice runs one compiled function
-        size = min(count, batch_size(programs[0].n_pixels, 2 * k + 1))
+        size = min(count, start_batch_size(programs[0].n_pixels, k))
         parts = [(refine_mode_batch([lowered[i] for i in index], u0[index], interval, max_iter=max_iter), real)
                  for index, real in padded_slices(count, size)]
         mode = Mode(*(np.concatenate([getattr(part, f.name)[:real] for part, real in parts]) for f in fields(Mode)))

@@ -86,7 +86,6 @@ def potential_at(key: str, evaluate: Callable, params: Any, points: np.ndarray,
     if batched and objects_per_call is not None and points.shape[0] > objects_per_call:
         import jax
 
-
         parts = []
         for index, real in padded_slices(points.shape[0], objects_per_call):
             part = jax.tree_util.tree_map(lambda a, index=index: a[np.asarray(index)], params)
