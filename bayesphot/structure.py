@@ -287,11 +287,9 @@ def compiled(lowered: Lowered, transform: str = "value", **options: Any) -> Call
     Parameters
     ----------
     lowered : Lowered
-    transform : {"value", "value_and_grad", "grad", "hessian", "jacfwd", "vmap_value", "map_value"}
+    transform : {"value", "value_and_grad", "grad", "hessian", "jacfwd", "vmap_value"}
         What to compile; each returns a function ``g(params, *args)``.
-        "vmap_value" maps over a leading axis of the first argument (draws),
-        vectorised; "map_value" the same as a loop (``lax.map``), which XLA compiles
-        about as fast as one call (see :func:`mapped_transform`).
+        "vmap_value" maps over a leading axis of the first argument (draws).
     **options
         Hashable extras folded into the cache key (e.g. a batch size).
 
@@ -320,8 +318,6 @@ def compiled(lowered: Lowered, transform: str = "value", **options: Any) -> Call
         fn = jax.jit(jax.jacfwd(evaluate, argnums=1))
     elif transform == "vmap_value":
         fn = jax.jit(jax.vmap(evaluate, in_axes=(None, 0)))
-    elif transform == "map_value":
-        fn = jax.jit(lambda params, xs: jax.lax.map(lambda x: evaluate(params, x), xs))
     else:
         raise ValueError(f"unknown transform {transform!r}")
     with _LOCK:
@@ -340,16 +336,6 @@ def on_cpu(params: Any) -> bool:
         if callable(devices):
             return all(d.platform == "cpu" for d in devices())
     return jax.default_backend() == "cpu"
-
-
-def mapped_transform(params: Any) -> str:
-    """"map_value" on a CPU, "vmap_value" on an accelerator: how to evaluate a function at many points.
-
-    A CPU gains little from vectorising a render over points (the work is the
-    same, in one thread), while XLA compiled a 64² Sérsic's vectorised program in
-    1.5–2× the time of the loop; an accelerator runs the points in parallel.
-    """
-    return "map_value" if on_cpu(params) else "vmap_value"
 
 
 def run(fn: Callable[..., Any], *args: Any) -> Any:

@@ -316,7 +316,7 @@ class _Sampler:
         with backend.using("jax", device=self.device):
             # one traced function per draw (tracing costs ~0.1 s an object, which counts for many objects)
             lowered = program.lower("draw_summary_pointwise" if pointwise else "draw_summary")
-            summary_fn = structure.compiled(lowered, structure.mapped_transform(lowered.params))
+            summary_fn = structure.compiled(lowered, "vmap_value")
             derived_parts, ll_parts = [], []
             for i in range(0, n, batch):
                 chunk = flat[i:i + batch]
