@@ -90,6 +90,45 @@ def test_hmc_refuses_both_a_trajectory_length_and_a_number_of_steps() -> None:
 TRUTH = {"x": 7.4, "y": 8.2, "q": 0.6, "PA": 0.02, "n": 1.5, "Re": 2.5, "Ie": 60.0}
 
 
+def test_a_trajectory_whose_momentum_overflows_is_rejected() -> None:
+    """HMC with far too large a step (what warm-up's step-size search tries): the trajectories blow up, and
+    the momentum's kinetic energy overflows. numpyro's dot product gave −∞ for some (a fused multiply-add
+    of one overflowed term of each sign), which accepted the proposal: chains jumped 4 × 10⁴ σ away and
+    stayed. Every proposal must stay near the posterior or be rejected."""
+    import jax.numpy as jnp
+    from numpyro.infer.hmc_util import euclidean_kinetic_energy
+
+    from bayesphot.infer._numpyro import _kernel, finite_kinetic_energy
+    from bayesphot.infer.settings import SamplerSettings
+
+    group, mean, cov = linear_problem()
+    program = Program(group, priors=bp.infer.HMC(group)._priors(group))
+    lowered = program.lower("log_density")
+    u_mode = program.to_unconstrained({"sky:I": mean[0], "src:flux": mean[1]})
+    scale = np.array([1.0, 1.0 / mean[1]])  # flux is log-transformed: its u is log(flux)
+    inverse_mass = jnp.asarray(cov * np.outer(scale, scale))
+    settings = SamplerSettings(kernel="hmc", dense_mass=True, adapt_mass_matrix=False, warmup=0, draws=1, seed=0,
+                               device=None, progress=False, target_accept=0.8, max_tree_depth=10,
+                               trajectory_length=None, num_steps=5)
+    init_kernel, sample_kernel = _kernel(lowered.evaluator(), settings)
+    state = init_kernel(jnp.asarray(u_mode), num_warmup=0, step_size=3.19, adapt_step_size=False,
+                        inverse_mass_matrix=inverse_mass, dense_mass=True, num_steps=5, trajectory_length=None,
+                        model_args=(lowered.params,), rng_key=jax.random.PRNGKey(0))
+    step = jax.jit(lambda st: sample_kernel(st, model_args=(lowered.params,)))
+    sky = []
+    for _ in range(200):
+        state = step(state)
+        sky.append(float(state.z[0]))
+    sigma = math.sqrt(cov[0, 0])
+    assert max(abs(value - mean[0]) for value in sky) < 10 * sigma
+    # the guard itself: an overflowed momentum has infinite energy; ordinary ones keep numpyro's value
+    overflowed = jnp.asarray([-3.9e128, -1.4e256])
+    assert float(jax.jit(finite_kinetic_energy)(inverse_mass, overflowed)) == math.inf
+    ordinary = jnp.asarray([0.3, -1.2])
+    expected = float(euclidean_kinetic_energy(inverse_mass, ordinary))
+    assert float(finite_kinetic_energy(inverse_mass, ordinary)) == expected
+
+
 def sersic_group(seed: int = 11) -> bp.Model:
     n = 16
     blank = bp.TargetImage(np.zeros((n, n)))

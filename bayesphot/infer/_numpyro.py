@@ -62,15 +62,36 @@ def _potential(evaluate: Callable) -> Callable:
     return potential
 
 
+def finite_kinetic_energy(inverse_mass_matrix: Any, r: Any) -> Any:
+    """numpyro's Euclidean kinetic energy, +∞ where it is not finite (the proposal is then rejected).
+
+    A trajectory that blows up (a step size far too large, tried while warm-up
+    adapts it) can carry a momentum whose ½ rᵀ M⁻¹ r overflows. numpyro sums it
+    as a dot product, and with a fused multiply-add one overflowed term of each
+    sign gave −∞ instead of NaN: an energy of −∞ is accepted with probability 1,
+    and a chain of the linear-Gaussian test jumped to sky = −4210 (4 × 10⁴ σ
+    away) and stayed there. An infinite momentum is an infinite energy.
+    """
+    import jax.numpy as jnp
+    from numpyro.infer.hmc_util import euclidean_kinetic_energy
+
+    energy = euclidean_kinetic_energy(inverse_mass_matrix, r)
+    return jnp.where(jnp.isfinite(energy), energy, jnp.inf)
+
+
 def _kernel(evaluate: Callable, s: SamplerSettings) -> tuple[Callable, Callable]:
     from numpyro.infer.hmc import hmc
+    from numpyro.infer.hmc_util import euclidean_kinetic_energy
 
     potential = _potential(evaluate)
 
     def potential_gen(params: Any) -> Callable:
         return lambda u: potential(params, u)
 
-    return hmc(potential_fn_gen=potential_gen, algo="NUTS" if s.kernel == "nuts" else "HMC")
+    # the position update keeps numpyro's gradient of the kinetic energy, M⁻¹ r
+    finite_kinetic_energy._kinetic_grad = euclidean_kinetic_energy._kinetic_grad  # type: ignore[attr-defined]
+    return hmc(potential_fn_gen=potential_gen, kinetic_fn=finite_kinetic_energy,
+               algo="NUTS" if s.kernel == "nuts" else "HMC")
 
 
 def _runners(evaluate: Callable, key: str, s: SamplerSettings, chunk: int, batched: bool,
