@@ -47,17 +47,25 @@ def inline() -> bool:
     return not _NESTED.get()
 
 
-def traced_once(fn: F) -> F:
-    """Decorator: on JAX arrays, ``fn`` runs as a ``jax.jit`` function (inlined unless :func:`nested_calls`).
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
-    ``fn`` must be pure in its positional array arguments: it may not read
-    numbers from anywhere else (they would be frozen into the shared trace).
+
+def traced_once(fn: F) -> F:
+    """Decorator: on a JAX array, ``fn`` runs as a ``jax.jit`` function (inlined unless :func:`nested_calls`).
+
+    The first argument must be a JAX array; the others JAX arrays or Python
+    numbers, which JAX traces as arguments too (one trace serves every value;
+    inside an enclosing trace they stay literals, which
+    :func:`bayesphot.structure.lower` lifts into the program's numbers).
+    ``fn`` must be pure in its positional arguments: it may not read numbers
+    from anywhere else (they would be frozen into the shared trace).
     """
     jitted: dict[bool, Callable[..., Any]] = {}
 
     @functools.wraps(fn)
     def wrapper(*args: Any) -> Any:
-        if not args or not all(is_jax_array(a) for a in args):
+        if not args or not is_jax_array(args[0]) or not all(is_jax_array(a) or _is_number(a) for a in args[1:]):
             return fn(*args)
         mode = inline()
         if mode not in jitted:

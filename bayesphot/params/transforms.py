@@ -4,7 +4,9 @@ The optimiser and the sampler move in the unconstrained space ``u``; the model
 sees ``x = forward(u)``.  ``log_abs_det_jacobian(u)`` is ``log |dx/du|`` summed
 over elements, which the sampler adds to the log-density so that a prior on
 ``x`` stays a prior on ``x``.  All functions are written against the array-API
-namespace and run under JAX and torch.
+namespace and run under JAX and torch.  The bounded maps are pure kernels of
+``u`` and the limits (:func:`~bayesphot.tracing.traced_once`), traced once for
+every parameter of every object.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import Array, namespace
+from ..tracing import traced_once
 
 
 @dataclass(frozen=True)
@@ -58,17 +61,15 @@ class Transform:
 
     def forward(self, u: Array) -> Array:
         """Unconstrained ``u`` → parameter value ``x``."""
-        xp = namespace(u)
         kind = self.kind
         if kind == "interval":
-            return self.lower + (self.upper - self.lower) / (1.0 + xp.exp(-u))
+            return _interval_forward(u, self.lower, self.upper - self.lower)
         if kind == "lower":
-            return self.lower + xp.exp(u)
+            return _lower_forward(u, self.lower)
         if kind == "upper":
-            return self.upper - xp.exp(u)
+            return _upper_forward(u, self.upper)
         if kind == "cyclic":
-            period = self.upper - self.lower
-            return self.lower + (u - self.lower) % period
+            return _cyclic_forward(u, self.lower, self.upper - self.lower)
         return u
 
     def inverse(self, x: Array) -> Array:
@@ -89,9 +90,7 @@ class Transform:
         xp = namespace(u)
         kind = self.kind
         if kind == "interval":
-            # log σ(u) + log(1-σ(u)) = -softplus(-u) - softplus(u), stable for large |u|
-            sp = xp.logaddexp(xp.zeros_like(u), u) + xp.logaddexp(xp.zeros_like(u), -u)
-            return xp.sum(math.log(self.upper - self.lower) - sp)
+            return _interval_log_det(u, math.log(self.upper - self.lower))
         if kind in ("lower", "upper"):
             return xp.sum(u)
         return xp.sum(xp.zeros_like(u))
@@ -108,3 +107,33 @@ class Transform:
         if kind == "upper":
             return -xp.exp(u)
         return xp.ones_like(u)
+
+
+# ----------------------------------------------------------------------------- kernels
+@traced_once
+def _interval_forward(u: Array, lower: float, span: float) -> Array:
+    xp = namespace(u)
+    return lower + span / (1.0 + xp.exp(-u))
+
+
+@traced_once
+def _lower_forward(u: Array, lower: float) -> Array:
+    return lower + namespace(u).exp(u)
+
+
+@traced_once
+def _upper_forward(u: Array, upper: float) -> Array:
+    return upper - namespace(u).exp(u)
+
+
+@traced_once
+def _cyclic_forward(u: Array, lower: float, period: float) -> Array:
+    return lower + (u - lower) % period
+
+
+@traced_once
+def _interval_log_det(u: Array, log_span: float) -> Array:
+    # log σ(u) + log(1-σ(u)) = -softplus(-u) - softplus(u), stable for large |u|
+    xp = namespace(u)
+    softplus = xp.logaddexp(xp.zeros_like(u), u) + xp.logaddexp(xp.zeros_like(u), -u)
+    return xp.sum(log_span - softplus)
