@@ -68,14 +68,23 @@ def _smooth_step(t: Array) -> Array:
 
 
 def _tensor_points(xn: Array, yn: Array) -> tuple[Array, Array]:
-    """Broadcastable (x, y) of the tensor-product nodes ``xn`` (cols, k) × ``yn`` (rows, k)."""
-    return xn[None, None, :, :], yn[:, :, None, None]
+    """Broadcastable (x, y) of the tensor-product nodes ``xn`` (cols, k) × ``yn`` (rows, k).
+
+    A 2-D grid (rows·k, cols·k), like the base rule's: evaluated on the 4-D
+    (rows, k, cols, k) form instead, the same numbers cost XLA 2.4× as much on a
+    CPU (one node per pixel, 64²: 0.28–0.30 against 0.12 ms for value and gradient).
+    """
+    xp = namespace(xn)
+    return xp.reshape(xn, (-1,))[None, :], xp.reshape(yn, (-1,))[:, None]
 
 
 def _tensor_sum(values: Array, xw: Array, yw: Array) -> Array:
-    """Σ w_x w_y f over each pixel's nodes: ``values`` (rows, k, cols, k) → (rows, cols)."""
+    """Σ w_x w_y f over each pixel's nodes: ``values`` (rows·k, cols·k) → (rows, cols)."""
     xp = namespace(values)
-    weighted = values * yw[:, :, None, None] * xw[None, None, :, :]
+    rows, k = yw.shape
+    cols, kx = xw.shape
+    grid = xp.reshape(values, (rows, k, cols, kx))
+    weighted = grid * yw[:, :, None, None] * xw[None, None, :, :]
     return xp.sum(xp.sum(weighted, axis=3), axis=1)
 
 
