@@ -69,7 +69,7 @@ def finite_kinetic_energy(inverse_mass_matrix: Any, r: Any) -> Any:
     adapts it) can carry a momentum whose ½ rᵀ M⁻¹ r overflows. numpyro sums it
     as a dot product, and with a fused multiply-add one overflowed term of each
     sign gave −∞ instead of NaN: an energy of −∞ is accepted with probability 1,
-    and a chain of the linear-Gaussian test jumped to sky = −4210 (4 × 10⁴ σ
+    and a chain of the linear-Gaussian test jumped to sky = −4210 (3 × 10⁴ σ
     away) and stayed there. An infinite momentum is an infinite energy.
     """
     import jax.numpy as jnp

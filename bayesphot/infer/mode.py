@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..structure import on_cpu
 from .slices import padded_slices
 
 #: interval-bounded coordinates start at most this far from 0 (σ(7) = 0.99909: 0.09 % of the range)
@@ -51,12 +52,6 @@ class Mode:
     converged: np.ndarray
 
 
-def _on_cpu(params: Any) -> bool:
-    from ..structure import on_cpu
-
-    return on_cpu(params)
-
-
 def _points(u: np.ndarray, step: float) -> np.ndarray:
     """u and u ± step·e_i (…, 2k + 1, k): where the gradient is needed for a central-difference Hessian."""
     k = u.shape[-1]
@@ -64,14 +59,15 @@ def _points(u: np.ndarray, step: float) -> np.ndarray:
     return np.concatenate([u[..., None, :], u[..., None, :] + eye, u[..., None, :] - eye], axis=-2)
 
 
-def potential_and_gradient(key: str, evaluate: Callable, batched: bool, loop: bool = False) -> Callable:
+def potential_and_gradient(key: str, evaluate: Callable, batched: bool, params: Any) -> Callable:
     """jit(vmap(value_and_grad)) of −log_density over points (and objects); one compilation per structure.
 
-    ``loop``: the points go through ``lax.map`` instead of ``vmap`` (on a CPU: compiled in
-    2.7 s instead of 4.0 s for a 64² Sérsic, and no slower).
+    For one object whose numbers ``params`` live on a CPU, the points go through ``lax.map``
+    instead of ``vmap``: compiled in 2.7 s instead of 4.0 s for a 64² Sérsic, and no slower.
     """
     import jax
 
+    loop = not batched and on_cpu(params)
     cache_key = (key, batched, loop)
     if cache_key not in _COMPILED:
         one = jax.value_and_grad(lambda params, u: -evaluate(params, u), argnums=1)
@@ -107,7 +103,7 @@ def potential_at(key: str, evaluate: Callable, params: Any, points: np.ndarray,
             v, g = potential_at(key, evaluate, part, points[index], batched=True)
             parts.append((v[:real], g[:real]))
         return np.concatenate([v for v, _ in parts]), np.concatenate([g for _, g in parts])
-    fn = potential_and_gradient(key, evaluate, batched, loop=not batched and _on_cpu(params))
+    fn = potential_and_gradient(key, evaluate, batched, params)
     n, k = points.shape[-2:]
     block = 2 * k + 1
     values, grads = [], []
@@ -195,7 +191,7 @@ def refine_mode(lowered: Any, u0: np.ndarray, interval: np.ndarray, max_iter: in
         Coordinates with an interval transform (pulled back before the iteration).
     max_iter : int
     """
-    fn = potential_and_gradient(lowered.key, lowered.evaluator(), batched=False, loop=_on_cpu(lowered.params))
+    fn = potential_and_gradient(lowered.key, lowered.evaluator(), batched=False, params=lowered.params)
     mode = _newton(lambda params, pts: _single(fn, params, pts), lowered.params,
                    pull_back(u0, interval)[None, :], max_iter)
     return Mode(mode.u[0], mode.hessian[0], mode.potential[0], mode.iterations[0], mode.converged[0])
@@ -212,7 +208,7 @@ def refine_mode_batch(lowered: list[Any], u0: np.ndarray, interval: np.ndarray, 
     import jax.numpy as jnp
 
     params = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[low.params for low in lowered])
-    fn = potential_and_gradient(lowered[0].key, lowered[0].evaluator(), batched=True)
+    fn = potential_and_gradient(lowered[0].key, lowered[0].evaluator(), batched=True, params=params)
     return _newton(fn, params, pull_back(u0, interval), max_iter)
 
 
