@@ -23,8 +23,9 @@ they contribute has vanished before a pixel leaves them.  The base samples
 within half a pixel of c are dropped (they only feed pixels whose base weight
 is exactly 0), so no cusp-sized number is added and taken off again, which
 keeps float32 accurate.  No Python loops over pixels and no in-place writes:
-blocks are cut out and put back with one-hot matrices, which works under JAX
-tracing and torch alike.
+the near-field block is cut out of the image by a gather and put back by a
+scatter-add (:func:`~bayesphot.backend.add_at`), the small cusp block out of the
+near-field block by one-hot matrices; all work under JAX tracing and torch alike.
 
 The brightness is called once per render on the nodes of all three rules
 together, up to :data:`SEPARATE_BASE_NODES` base nodes: each call site is a
