@@ -109,3 +109,46 @@ def test_the_separately_called_base_rule_gives_the_same_image(name: str) -> None
         two = backend.to_numpy(integrate_pixels(brightness, PixelGrid(6.0, 6.0, 1.0, small), c,
                                                 CONFIGS["default"]))
     assert np.max(np.abs(one[6:6 + small[0], 6:6 + small[1]] - two)) <= 1e-12 * np.max(one)
+
+
+def test_an_elongated_profile_gets_a_cheap_rule_within_budget() -> None:
+    """n = 2.75, q = 0.44, Re = 5 pixels: no cusp rule sufficed with the first near-field rule, and the
+    chooser used to fall back to its reference rule (12× the evaluations); raising the near-field order
+    must meet the budget (1e-4 of the peak) against ``scipy.integrate.dblquad`` on the 5 × 5 central pixels,
+    each split at the pixel's point nearest the centre so that the cusp lies on a corner."""
+    from scipy import integrate, special
+
+    from bayesphot.image import TargetImage
+    from bayesphot.models import Model
+    from bayesphot.render.choose import REFERENCE_QUADRATURE
+    from bayesphot.render.quadrature import quadrature_evaluations
+
+    n, q, re, pa, ie, xc, yc = 2.75, 0.44, 5.01, 1.6585, 14.29, 31.8297, 31.3095
+    with backend.using("torch", dtype="float64"):
+        model = Model("g", "sersic galaxy model", target=TargetImage(np.zeros((64, 64))), x=xc, y=yc, q=q,
+                      PA=pa, n=n, Re=re, Ie=ie)
+        rule = model.quadrature
+        image = backend.to_numpy(model.render())
+    assert rule != REFERENCE_QUADRATURE
+    assert quadrature_evaluations(rule, (64, 64)) < quadrature_evaluations(REFERENCE_QUADRATURE, (64, 64)) / 5
+    b = special.gammaincinv(2.0 * n, 0.5)
+    s, c = np.sin(pa), np.cos(pa)
+
+    def sersic(y: float, x: float) -> float:
+        dx, dy = x - xc, y - yc
+        r = np.hypot(-dx * s + dy * c, (dx * c + dy * s) / q)
+        return ie * np.exp(-b * ((r / re) ** (1.0 / n) - 1.0))
+
+    col0, row0 = round(xc), round(yc)
+    worst = 0.0
+    for row in range(row0 - 2, row0 + 3):
+        for col in range(col0 - 2, col0 + 3):
+            lo_x, hi_x, lo_y, hi_y = col - 0.5, col + 0.5, row - 0.5, row + 0.5
+            sx, sy = min(max(xc, lo_x), hi_x), min(max(yc, lo_y), hi_y)
+            total = 0.0
+            for ax, bx in ((lo_x, sx), (sx, hi_x)):
+                for ay, by in ((lo_y, sy), (sy, hi_y)):
+                    if bx > ax and by > ay:
+                        total += integrate.dblquad(sersic, ax, bx, ay, by, epsabs=1e-9, epsrel=1e-9)[0]
+            worst = max(worst, abs(image[row, col] - total))
+    assert worst <= 1e-4 * np.max(image)
