@@ -10,7 +10,8 @@ crops to the window.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -47,6 +48,22 @@ class ParameterSpec:
 
 #: automatic quadrature choices, by model type, PSF use, pixel step, extra state and rounded values
 _AUTO_CHOICES: dict[tuple, QuadratureConfig] = {}
+
+
+@contextlib.contextmanager
+def choice_backend() -> Iterator[None]:
+    """Where quadrature rules are chosen: eager torch on the CPU in float64 (no per-shape compilation
+    for the many small probe renders), or the current backend when torch is missing."""
+    try:
+        probe = backend.using("torch", device="cpu", dtype="float64")
+        probe.__enter__()
+    except Exception:  # torch missing: probe on the current backend
+        probe = None
+    try:
+        yield
+    finally:
+        if probe is not None:
+            probe.__exit__(None, None, None)
 
 
 def pixel_grid(window: Window, pixelscale: float, oversampling: int = 1) -> PixelGrid:
@@ -273,33 +290,39 @@ class Model:
             raise ModelError(f"quadrature must be a QuadratureConfig or 'auto', got {value!r}")
         self._quadrature = value
 
-    def _auto_quadrature(self) -> QuadratureConfig:
+    def _choice_step(self) -> float | None:
+        """Grid step (arcsec) a profile of this model is integrated on, or None: no profile, or no values."""
         if type(self).render_grid is not Model.render_grid or type(self).sample_image is not Model.sample_image \
-                or not self.has_target:
-            return DEFAULT_QUADRATURE  # this model does not integrate a profile over pixels
-        params = self._own_parameters
-        if any(param.value is None for param in params.values()):
-            return DEFAULT_QUADRATURE
+                or not self.has_target or any(param.value is None for param in self._own_parameters.values()):
+            return None
         psf = self.target.psf if self.psf_convolve else None
-        step = self.target.pixelscale / (psf.oversampling if psf is not None else 1)
+        return self.target.pixelscale / (psf.oversampling if psf is not None else 1)
+
+    def choice_profile(self) -> tuple[Callable[[Array, Array], Array], tuple[Array, Array], float] | None:
+        """What the automatic rule is chosen from: (brightness, centre, grid step in arcsec), or None.
+
+        None for models that do not integrate a profile over pixels, or that lack values.  Call it
+        within :func:`choice_backend`: the brightness holds arrays of the backend it was made on.
+        """
+        step = self._choice_step()
+        if step is None:
+            return None
+        p = self.prepare(self.parameter_arrays())
+        return (lambda x, y: self.brightness(p, x, y)), self.profile_center(p), step
+
+    def _auto_quadrature(self) -> QuadratureConfig:
+        step = self._choice_step()
+        if step is None:
+            return DEFAULT_QUADRATURE  # no profile integrated over pixels, or no values yet
         key = (type(self), self.psf_convolve, step, repr(self.extra_state()),
                *((name, tuple(float(f"{v:.2g}") for v in np.ravel(param.value)))
-                 for name, param in params.items() if name not in ("x", "y")))
+                 for name, param in self._own_parameters.items() if name not in ("x", "y")))
         if key not in _AUTO_CHOICES:
             from ..render import choose_quadrature
 
-            try:
-                probe = backend.using("torch", device="cpu", dtype="float64")
-                probe.__enter__()
-            except Exception:  # torch missing: probe on the current backend
-                probe = None
-            try:
-                p = self.prepare(self.parameter_arrays())
-                _AUTO_CHOICES[key] = choose_quadrature(lambda x, y: self.brightness(p, x, y),
-                                                            self.profile_center(p), step)
-            finally:
-                if probe is not None:
-                    probe.__exit__(None, None, None)
+            with choice_backend():
+                brightness, center, _ = self.choice_profile()
+                _AUTO_CHOICES[key] = choose_quadrature(brightness, center, step)
         return _AUTO_CHOICES[key]
 
     def brightness(self, p: Mapping[str, Array], x: Array, y: Array) -> Array:  # pragma: no cover

@@ -6,11 +6,13 @@ For a batch of similar objects (the stamps of a catalog, a calibration set) that
 splits one structure into as many compiled programs as there are distinct
 choices, and probes every object.  :func:`shared_quadrature` instead gives every
 auto component at one place of the model tree (same name path, same type) one
-rule: the componentwise finest of the rules that the batch's *extreme* objects
-need — for each scalar parameter, the object with its smallest and the one with
-its largest value.  The rule is at least as fine, tier by tier, as what each of
-those objects needs (finer tiers only lower the error).  The models get their
-``"auto"`` setting back afterwards.
+rule: the cheapest candidate that meets the error budget for every one of the
+batch's *extreme* objects at once — for each scalar parameter, the object with
+its smallest and the one with its largest value
+(:func:`~bayesphot.render.choose_common_quadrature`).  Where that cannot be
+probed (no profile, different pixel steps), the componentwise finest of their
+own rules, which is at least as fine tier by tier but can cost more than any of
+them.  The models get their ``"auto"`` setting back afterwards.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..render import QuadratureConfig
-from .base import Model
+from ..render import QuadratureConfig, choose_common_quadrature
+from .base import Model, choice_backend
 
 
 def _leaves(model: Model, path: str = "") -> Iterator[tuple[str, Model]]:
@@ -60,6 +62,19 @@ def finest(rules: list[QuadratureConfig]) -> QuadratureConfig:
     )
 
 
+def common_rule(leaves: list[Model]) -> QuadratureConfig | None:
+    """The cheapest candidate rule within the budget for every one of ``leaves`` at once, or None.
+
+    None when a leaf has no profile to choose from, or the leaves' grid steps differ.
+    """
+    with choice_backend():
+        profiles = [leaf.choice_profile() for leaf in leaves]
+        if any(profile is None for profile in profiles) or len({profile[2] for profile in profiles}) != 1:
+            return None
+        return choose_common_quadrature([(brightness, center) for brightness, center, _ in profiles],
+                                        profiles[0][2])
+
+
 @contextlib.contextmanager
 def shared_quadrature(models: list[Model]) -> Iterator[dict[str, QuadratureConfig]]:
     """Within the block, the auto-quadrature components of ``models`` share one rule per tree position.
@@ -80,7 +95,8 @@ def shared_quadrature(models: list[Model]) -> Iterator[dict[str, QuadratureConfi
         for (path, _), leaves in slots.items():
             if len(leaves) < 2:
                 continue
-            rule = finest([leaf.quadrature for leaf in _extremes(leaves)])
+            extremes = _extremes(leaves)
+            rule = common_rule(extremes) or finest([leaf.quadrature for leaf in extremes])
             chosen[path] = rule
             for leaf in leaves:
                 leaf.quadrature = rule
@@ -91,4 +107,4 @@ def shared_quadrature(models: list[Model]) -> Iterator[dict[str, QuadratureConfi
             leaf.quadrature = "auto"
 
 
-__all__ = ["finest", "shared_quadrature"]
+__all__ = ["common_rule", "finest", "shared_quadrature"]

@@ -1,6 +1,6 @@
 """Pure rendering kernels: pixel grids, elliptical radii, pixel integration, PSF FFTs."""
 
-from .choose import choose_quadrature
+from .choose import choose_common_quadrature, choose_quadrature
 from .convolve import bin_pixels, convolve, embed
 from .coordinates import PixelGrid, elliptical_radius
 from .pixels import integrate_pixels
@@ -12,6 +12,7 @@ __all__ = [
     "PixelGrid",
     "QuadratureConfig",
     "bin_pixels",
+    "choose_common_quadrature",
     "choose_quadrature",
     "convolve",
     "elliptical_radius",
