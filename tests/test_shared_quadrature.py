@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import bayesphot as bp
-from bayesphot.models.shared_quadrature import common_rule, finest, shared_quadrature
+from bayesphot.models.shared_quadrature import common_rule, finest, shared_quadrature, split_outliers
 from bayesphot.program import Program
 from bayesphot.render import QuadratureConfig, quadrature_evaluations
 from bayesphot.render.choose import REFERENCE_QUADRATURE
@@ -69,3 +69,19 @@ def test_a_common_rule_can_be_cheaper_than_the_finest_of_own_rules() -> None:
     assert quadrature_evaluations(common, shape) < quadrature_evaluations(finest(own), shape)
     for leaf in leaves:
         assert _peak_error(leaf, common) <= 1e-4
+
+
+def test_an_outlier_gets_a_group_of_its_own_and_the_rest_a_cheaper_rule() -> None:
+    ordinary = [_stamp(3.0, 2.0, 0.6), _stamp(3.2, 1.8, 0.65), _stamp(2.8, 2.2, 0.6), _stamp(3.1, 2.0, 0.55)]
+    outlier = _stamp(1.2, 4.0, 0.35)  # Re 1.2 px, n 4: its own rule is the reference rule
+    stamps = [*ordinary[:2], outlier, *ordinary[2:]]
+    groups = split_outliers(stamps)
+    assert groups == [[0, 1, 3, 4], [2]]
+    with shared_quadrature(stamps, groups):
+        rules = [s.models["gal"].quadrature for s in stamps]
+    shape = (24, 24)
+    assert len({rules[i] for i in groups[0]}) == 1
+    assert quadrature_evaluations(rules[0], shape) * 3 < quadrature_evaluations(rules[2], shape)
+    for i, stamp in enumerate(stamps):  # every object within the budget of the reference rule
+        assert _peak_error(stamp.models["gal"], rules[i]) <= 1e-4
+    assert split_outliers(ordinary) == [[0, 1, 2, 3]]  # nothing to set apart

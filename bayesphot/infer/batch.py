@@ -40,7 +40,7 @@ import numpy as np
 from .. import backend
 from ..errors import FitError
 from ..models.base import Model
-from ..models.shared_quadrature import shared_quadrature
+from ..models.shared_quadrature import shared_quadrature, split_outliers
 from ..program import Program
 from ..tracing import nested_calls
 from .labels import relabel_mode
@@ -119,9 +119,11 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
         raise FitError("the same model object appears twice in the list")
     out: list[Posterior | None] = [None] * len(models)
     flagged = 0
-    # one rule per tree position for every auto-quadrature component: one structure, one compiled program
+    # one rule per tree position for every auto-quadrature component: one structure, one compiled program,
+    # less outliers whose own rule alone would make every object's costlier (each its own program);
     # every program below is traced per object and compiled once per structure: shared traces stay nested calls
-    with backend.using("jax", device=sampler.device), shared_quadrature(models), nested_calls():
+    with backend.using("jax", device=sampler.device), shared_quadrature(models, split_outliers(models)), \
+            nested_calls():
         programs = [Program(m, sampler.likelihood, priors=sampler._priors(m)) for m in models]
         lowered = [p.lower("log_density") for p in programs]
         # per-pixel log-likelihoods only while those of every object together stay within the limit

@@ -290,7 +290,7 @@ class Model:
             raise ModelError(f"quadrature must be a QuadratureConfig or 'auto', got {value!r}")
         self._quadrature = value
 
-    def _choice_step(self) -> float | None:
+    def choice_step(self) -> float | None:
         """Grid step (arcsec) a profile of this model is integrated on, or None: no profile, or no values."""
         if type(self).render_grid is not Model.render_grid or type(self).sample_image is not Model.sample_image \
                 or not self.has_target or any(param.value is None for param in self._own_parameters.values()):
@@ -304,14 +304,14 @@ class Model:
         None for models that do not integrate a profile over pixels, or that lack values.  Call it
         within :func:`choice_backend`: the brightness holds arrays of the backend it was made on.
         """
-        step = self._choice_step()
+        step = self.choice_step()
         if step is None:
             return None
         p = self.prepare(self.parameter_arrays())
         return (lambda x, y: self.brightness(p, x, y)), self.profile_center(p), step
 
     def _auto_quadrature(self) -> QuadratureConfig:
-        step = self._choice_step()
+        step = self.choice_step()
         if step is None:
             return DEFAULT_QUADRATURE  # no profile integrated over pixels, or no values yet
         key = (type(self), self.psf_convolve, step, repr(self.extra_state()),
