@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import bayesphot as bp
+from bayesphot.errors import ModelError
 from bayesphot.models.shared_quadrature import common_rule, finest, shared_quadrature, split_outliers
 from bayesphot.program import Program
 from bayesphot.render import QuadratureConfig, quadrature_evaluations
@@ -85,3 +87,11 @@ def test_an_outlier_gets_a_group_of_its_own_and_the_rest_a_cheaper_rule() -> Non
     for i, stamp in enumerate(stamps):  # every object within the budget of the reference rule
         assert _peak_error(stamp.models["gal"], rules[i]) <= 1e-4
     assert split_outliers(ordinary) == [[0, 1, 2, 3]]  # nothing to set apart
+
+
+def test_groups_must_partition_the_models() -> None:
+    stamps = [_stamp(3.0, 2.0, 0.6), _stamp(3.2, 1.8, 0.65)]
+    for groups in ([[0]], [[0, 1], [1]], [[0, 2]]):
+        with pytest.raises(ModelError, match="exactly once"):
+            with shared_quadrature(stamps, groups):
+                pass

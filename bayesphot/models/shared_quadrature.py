@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..errors import ModelError
 from ..render import QuadratureConfig, choose_common_quadrature, quadrature_evaluations
 from .base import Model, choice_backend
 
@@ -177,6 +178,8 @@ def shared_quadrature(models: list[Model], groups: list[list[int]] | None = None
     """
     slots = _slots(models)
     group_of = {index: g for g, members in enumerate(groups or [range(len(models))]) for index in members}
+    if sorted(group_of) != list(range(len(models))) or sum(len(g) for g in groups or [models]) != len(models):
+        raise ModelError("shared_quadrature: groups must hold every index of models exactly once")
     changed: list[Model] = []
     chosen: dict[str, QuadratureConfig] = {}
     try:
