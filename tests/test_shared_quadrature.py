@@ -95,3 +95,15 @@ def test_groups_must_partition_the_models() -> None:
         with pytest.raises(ModelError, match="exactly once"):
             with shared_quadrature(stamps, groups):
                 pass
+
+
+def test_a_component_only_an_outlier_has_does_not_break_the_split() -> None:
+    ordinary = [_stamp(3.0, 2.0, 0.6), _stamp(3.2, 1.8, 0.65), _stamp(2.8, 2.2, 0.6), _stamp(3.1, 2.0, 0.55)]
+    outlier = _stamp(1.2, 4.0, 0.35)
+    target = outlier.models["gal"].target
+    extra = bp.Model("star", "sersic galaxy model", target=target, x=5.2, y=6.1, q=0.8, PA=0.1, n=1.0,
+                     Re=2.0, Ie=3.0)
+    lopsided = bp.Model("g", "group", models=[*outlier.models.values(), extra], target=target)
+    groups = split_outliers([*ordinary, lopsided])
+    assert sorted(i for g in groups for i in g) == [0, 1, 2, 3, 4]
+    assert groups[0] == [0, 1, 2, 3]

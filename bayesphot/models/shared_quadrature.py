@@ -146,10 +146,14 @@ def split_outliers(models: list[Model], max_splits: int = 3) -> list[list[int]]:
         own: dict[int, float] = {}
         for entries in slots.values():
             present = [(index, leaf) for index, leaf in entries if index in members]
+            if not present:  # a component only objects already set apart have
+                continue
             chosen = {id(leaf) for leaf in _extremes([leaf for _, leaf in present])}
             for index, leaf in present:
                 if id(leaf) in chosen:
                     own[index] = own.get(index, 0.0) + _evaluations([leaf], leaf.quadrature)
+        if not own:
+            break
         hardest = max(own, key=own.__getitem__)
         rest = members - {hardest}
         saving = cost(members) - cost(rest) - own[hardest] - PROGRAM_COST_OBJECTS * cost(rest) / len(rest)
