@@ -181,9 +181,10 @@ def shared_quadrature(models: list[Model], groups: list[list[int]] | None = None
         Tree position ("gal", "group:child") → the rule its components share (in the first group).
     """
     slots = _slots(models)
-    group_of = {index: g for g, members in enumerate(groups or [range(len(models))]) for index in members}
-    if sorted(group_of) != list(range(len(models))) or sum(len(g) for g in groups or [models]) != len(models):
+    groups = groups if groups is not None else [list(range(len(models)))]
+    if sorted(index for members in groups for index in members) != list(range(len(models))):
         raise ModelError("shared_quadrature: groups must hold every index of models exactly once")
+    group_of = {index: g for g, members in enumerate(groups) for index in members}
     changed: list[Model] = []
     chosen: dict[str, QuadratureConfig] = {}
     try:

@@ -180,7 +180,8 @@ def _block_index(row0: Array, col0: Array, size: int, shape: tuple[int, int]) ->
     offsets = xp.arange(size, dtype=row0.dtype, device=dev)
     r, c = row0 + offsets, col0 + offsets
     inside = ((r >= 0) & (r < rows))[:, None] & ((c >= 0) & (c < cols))[None, :]
-    index = xp.where(inside, r[:, None] * cols + c[None, :], xp.zeros_like(r[:, None] * c[None, :]))
+    flat = r[:, None] * cols + c[None, :]
+    index = xp.where(inside, flat, xp.zeros_like(flat))
     return xp.reshape(index, (-1,)), xp.reshape(inside, (-1,))
 
 
