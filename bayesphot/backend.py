@@ -243,16 +243,25 @@ def correlate_valid(image: Array, kernel: np.ndarray) -> Array:
     library convolution (outside the array-API standard): XLA on a CPU runs a 5 × 5 stencil written as
     25 shifted slices about 2.6× slower than as one convolution, value and gradient together.
     """
+    kh, kw = kernel.shape
     if is_torch_array(image):
         import torch
 
         k = torch.as_tensor(np.ascontiguousarray(kernel), dtype=image.dtype, device=image.device)
         return torch.nn.functional.conv2d(image[None, None], k[None, None])[0, 0]
-    import jax
-    import jax.numpy as jnp
+    if is_jax_array(image):
+        import jax
+        import jax.numpy as jnp
 
-    k = jnp.asarray(kernel, dtype=image.dtype)
-    return jax.lax.conv(image[None, None], k[None, None], (1, 1), "VALID")[0, 0]
+        k = jnp.asarray(kernel, dtype=image.dtype)
+        return jax.lax.conv(image[None, None], k[None, None], (1, 1), "VALID")[0, 0]
+    # numpy: a program evaluated on numpy values (tests/test_catalog_sample.py reaches this)
+    rows, cols = image.shape
+    out = np.zeros((rows - kh + 1, cols - kw + 1), dtype=np.result_type(image, kernel))
+    for a in range(kh):
+        for b in range(kw):
+            out += kernel[a, b] * image[a:a + rows - kh + 1, b:b + cols - kw + 1]
+    return out
 
 
 def add_at(target: Array, index: Array, values: Array) -> Array:
@@ -264,9 +273,14 @@ def add_at(target: Array, index: Array, values: Array) -> Array:
     """
     if is_torch_array(target):
         return target.index_add(0, index, values)
-    import jax.numpy as jnp
+    if is_jax_array(target) or is_jax_array(values):
+        import jax.numpy as jnp
 
-    return jnp.asarray(target).at[index].add(values)
+        return jnp.asarray(target).at[index].add(values)
+    # numpy: a program evaluated on numpy values (tests/test_catalog_sample.py reaches this)
+    out = np.array(target, copy=True)
+    np.add.at(out, np.asarray(index), np.asarray(values))
+    return out
 
 
 def gammaln(x: Array) -> Array:
