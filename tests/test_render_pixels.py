@@ -57,6 +57,21 @@ def test_add_at_matches_numpy_and_accumulates_repeats(name: str) -> None:
     np.testing.assert_allclose(backend.to_numpy(got), expected, rtol=0, atol=1e-14)
 
 
+def test_the_numpy_branches_match_the_references_too() -> None:
+    """A program evaluated on numpy values renders through numpy (the catalog's total log-likelihood)."""
+    rng = np.random.default_rng(5)
+    image, kernel = rng.normal(size=(23, 31)), rng.normal(size=(5, 5))
+    np.testing.assert_allclose(backend.correlate_valid(image, kernel), signal.correlate2d(image, kernel, mode="valid"),
+                               rtol=0, atol=1e-12)
+    target, values = rng.normal(size=20), rng.normal(size=5)
+    index = np.array([1, 1, 19, 0, 7])
+    expected = target.copy()
+    np.add.at(expected, index, values)
+    got = backend.add_at(target, index, values)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-14)
+    assert not np.shares_memory(got, target)  # a copy, no in-place write
+
+
 def _profile(name: str, xc: float, yc: float):
     """An elliptical r^(1/2) cusp profile and its centre, on backend ``name``."""
     c = (_array(name, xc), _array(name, yc))
