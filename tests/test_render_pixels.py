@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from scipy import signal
 
 from bayesphot import backend
 from bayesphot.render import PixelGrid, QuadratureConfig, integrate_pixels
-from bayesphot.render.pixels import SEPARATE_BASE_NODES
+from bayesphot.render.quadrature import BASE_BLOCK_RAMP, uses_base_block
 
 BACKENDS = ("jax", "torch")
 
@@ -108,22 +109,49 @@ def test_blocks_cut_by_the_image_edge_match_a_larger_grid(name: str, config: str
     assert np.max(np.abs(small - crop)) <= 1e-12 * np.max(large)
 
 
-@pytest.mark.parametrize("name", BACKENDS)
-def test_the_separately_called_base_rule_gives_the_same_image(name: str) -> None:
-    """Above SEPARATE_BASE_NODES the base rule's brightness is called on its own; the values must not change.
+BASE_BLOCK = QuadratureConfig(base_order=0, mid_block=13, mid_order=4, block=3, levels=3, order=3, base_block=25)
 
-    Reference: the same pixels cut from a grid just under the threshold (one call for every rule).
-    """
-    side = int(np.ceil(np.sqrt(SEPARATE_BASE_NODES)))
-    big = (side, side)  # base nodes (side + 4)² ≥ the threshold
-    small = (side - 12, side - 12)  # (side − 8)² < the threshold
-    assert (big[0] + 4) * (big[1] + 4) >= SEPARATE_BASE_NODES > (small[0] + 4) * (small[1] + 4)
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("centre", [(0.3, 17.6), (-2.4, -1.2), (60.2, 30.9)],
+                         ids=["left edge", "beyond corner", "right edge"])
+def test_a_base_block_cut_by_the_image_edge_matches_a_larger_grid(name: str, centre: tuple) -> None:
+    """The corrected midpoint on a block only: its samples beyond the image are the profile's, not 0."""
+    rows, cols, pad = 60, 62, 20
+    assert uses_base_block(BASE_BLOCK, (rows, cols))
     with backend.using(name, dtype="float64"):
-        brightness, c = _profile(name, 60.3, 61.7)
-        one = backend.to_numpy(integrate_pixels(brightness, PixelGrid(0.0, 0.0, 1.0, big), c, CONFIGS["default"]))
-        two = backend.to_numpy(integrate_pixels(brightness, PixelGrid(6.0, 6.0, 1.0, small), c,
-                                                CONFIGS["default"]))
-    assert np.max(np.abs(one[6:6 + small[0], 6:6 + small[1]] - two)) <= 1e-12 * np.max(one)
+        brightness, c = _profile(name, *centre)
+        small = backend.to_numpy(integrate_pixels(brightness, PixelGrid(0.0, 0.0, 1.0, (rows, cols)), c, BASE_BLOCK))
+        large = backend.to_numpy(integrate_pixels(
+            brightness, PixelGrid(-pad * 1.0, -pad * 1.0, 1.0, (rows + 2 * pad, cols + 2 * pad)), c, BASE_BLOCK))
+    crop = large[pad:pad + rows, pad:pad + cols]
+    assert np.max(np.abs(small - crop)) <= 1e-12 * np.max(large)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_a_chosen_base_block_stays_within_budget_of_the_reference_rule(name: str) -> None:
+    """A profile the chooser gives a base block, on a grid where it is used, against the reference rule
+    (a 3 × 3 Gauss–Legendre base on every pixel: no finite differences at all): every pixel within 1e-4
+    of the peak and the flux within 1e-5, as the budget says; without the block's correction (the centre
+    samples alone outside the near field) the same image is well outside it."""
+    from bayesphot.render import choose_quadrature
+    from bayesphot.render.choose import REFERENCE_QUADRATURE
+
+    size = 200
+    with backend.using(name, dtype="float64"):
+        brightness, c = _profile(name, 97.3, 101.8)
+        rule = choose_quadrature(brightness, c, 1.0)
+        assert rule.base_block and uses_base_block(rule, (size, size))
+        grid = PixelGrid(0.0, 0.0, 1.0, (size, size))
+        image = backend.to_numpy(integrate_pixels(brightness, grid, c, rule))
+        reference = backend.to_numpy(integrate_pixels(brightness, grid, c, REFERENCE_QUADRATURE))
+        # the smallest legal block, all but its near field left to the centre samples
+        bare = backend.to_numpy(integrate_pixels(
+            brightness, grid, c, dataclasses.replace(rule, base_block=rule.mid_block + 2 * BASE_BLOCK_RAMP)))
+    peak, flux = np.max(reference), np.sum(reference)
+    assert np.max(np.abs(image - reference)) <= 1e-4 * peak
+    assert abs(np.sum(image) - flux) <= 1e-5 * flux
+    assert max(np.max(np.abs(bare - reference)) / peak, 10 * abs(np.sum(bare) - flux) / flux) > 1e-4
 
 
 def test_an_elongated_profile_gets_a_cheap_rule_within_budget() -> None:

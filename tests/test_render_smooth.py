@@ -45,10 +45,10 @@ def gaussian_psf() -> np.ndarray:
 
 
 def loglik_function(name: str, dtype: str, n: float, re: float, psf: bool, param: str,
-                    quadrature: Any = "auto") -> Callable:
-    """t ↦ (log L, d log L/dt) at ``param`` = truth + t, as floats."""
+                    quadrature: Any = "auto", size: int = SIZE) -> Callable:
+    """t ↦ (log L, d log L/dt) at ``param`` = truth + t, as floats (image ``size`` pixels a side)."""
     truth = {**TRUTH, "n": n, "Re": re}
-    target = bp.TargetImage(np.zeros((SIZE, SIZE)), pixelscale=1.0, psf=bp.PSFImage(gaussian_psf()) if psf else None)
+    target = bp.TargetImage(np.zeros((size, size)), pixelscale=1.0, psf=bp.PSFImage(gaussian_psf()) if psf else None)
     model = bp.Model("g", "sersic galaxy model", target=target, quadrature=quadrature, **truth)
     be = bp.backend.Backend(name, None, dtype)
     with bp.backend.using(name, dtype=dtype):
@@ -72,9 +72,9 @@ def loglik_function(name: str, dtype: str, n: float, re: float, psf: bool, param
 
 
 def check_smooth(name: str, dtype: str, n: float, re: float, psf: bool, param: str, quadrature: Any = "auto",
-                 accurate: bool = True) -> None:
+                 accurate: bool = True, size: int = SIZE) -> None:
     """No jump where a tier could switch; gradient = finite differences; one maximum (if ``accurate``)."""
-    f = loglik_function(name, dtype, n, re, psf, param, quadrature)
+    f = loglik_function(name, dtype, n, re, psf, param, quadrature, size)
     single = dtype == "float32"
     span = SPANS[param] * ({"n": n, "Re": re}[param] if param in ("n", "Re") else 1.0)
     ts = np.linspace(-span, span, POINTS)
@@ -124,6 +124,20 @@ def test_cheap_quadrature_is_continuous_too() -> None:
 
     check_smooth("jax", "float64", 4.0, 1.5, True, "x", QuadratureConfig(block=0, mid_block=7, mid_order=4),
                  accurate=False)
+
+
+@pytest.mark.parametrize("name", ["jax", "torch"])
+@pytest.mark.parametrize("param", ["x", "y"])
+def test_a_base_block_moves_smoothly_with_the_centre(name: str, param: str) -> None:
+    """The corrected midpoint on a block only (large images): the block snaps to the pixel nearest the
+    centre, but its weight has fallen to 0 before a pixel leaves it, so nothing jumps; on a 96² image,
+    where the block is used (and, at x, y ≈ 12, cut by the image's edge)."""
+    from bayesphot.render import QuadratureConfig
+    from bayesphot.render.quadrature import uses_base_block
+
+    rule = QuadratureConfig(mid_block=13, mid_order=4, block=3, levels=3, order=3, base_block=25)
+    assert uses_base_block(rule, (96, 96))
+    check_smooth(name, "float64", 1.5, 3.0, False, param, rule, size=96)
 
 
 CASES = [  # (n, Re px, psf, parameter)

@@ -14,14 +14,15 @@ function built from the model).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from ..backend import Array, namespace, to_numpy
 from .coordinates import PixelGrid
-from .pixels import integrate_pixels
-from .quadrature import QuadratureConfig
+from .pixels import base_block_weight, integrate_pixels
+from .quadrature import BASE_BLOCK_RAMP, QuadratureConfig
 
 #: the reference rule the candidates are compared with (≤ 1e-5 of the peak against GalSim/scipy for
 #: 0.5 ≤ n ≤ 6, q ≥ 0.3, Re ≥ 1 pixel; about 1.5 × 10⁵ evaluations on the probe grid)
@@ -46,6 +47,14 @@ OFFSETS = ((0.5, 0.5), (0.31, -0.17), (-0.17, 0.31))
 #: a relative flux error counts this many times (flux to ≤ tolerance / FLUX_WEIGHT)
 FLUX_WEIGHT = 10.0
 PROBE_HALF = 14  # probe grid of 2·14 + 1 pixels a side (holds the largest near block)
+#: base blocks tried (pixels a side), smallest first; none that suffices: the correction on every pixel
+BASE_BLOCKS = (25, 31, 41, 51, 61, 81, 101, 127)
+#: the base-block probe grid has 2·100 + 1 pixels a side: the largest base block and 37 pixels beyond
+BASE_PROBE_HALF = 100
+#: the share of the tolerance left to what a base block leaves out (per pixel, and in the flux)
+BASE_SHARE = 0.5
+#: the probe grid's outer ring (pixels) whose correction must have decayed, standing for what lies beyond
+BASE_TAIL = 8
 
 
 def _probe(brightness: Callable[[Array, Array], Array], center: tuple[Array, Array], step: float,
@@ -161,5 +170,59 @@ def choose_common_quadrature(
             config = QuadratureConfig(base_order=base_order, mid_block=mid_block, mid_order=near_order,
                                       block=block, levels=levels, order=order)
             if worst(config) <= tolerance:
-                return config
+                return _with_base_block(config, profiles, step, tolerance, references)
     return REFERENCE_QUADRATURE
+
+
+def _base_block_errors(brightness: Callable[[Array, Array], Array], center: tuple[Array, Array], step: float,
+                       blocks: Sequence[int], peaks: Sequence[float]) -> list[float]:
+    """For each of ``blocks``, the worst error over the offsets of correcting the midpoint on that block only.
+
+    The corrected midpoint's correction (the corrected image less the centre samples) on a large probe
+    grid, times one less the block's weight, is what the block leaves out: its largest pixel over the
+    offset's ``peaks`` and its sum over the flux (times :data:`FLUX_WEIGHT`).  Where the correction has
+    not decayed in the grid's outer :data:`BASE_TAIL` pixels (to 1 % of the share, per pixel and in
+    their sum), nothing beyond the grid can be vouched for and every block gets an infinite error.
+    """
+    xc, yc = (float(to_numpy(v)) for v in center)
+    side = 2 * BASE_PROBE_HALF + 1
+    corrected = QuadratureConfig(base_order=0, mid_block=0, block=0)
+    sampled = QuadratureConfig(base_order=1, mid_block=0, block=0)
+    worst = np.zeros(len(blocks))
+    for (dx, dy), peak in zip(OFFSETS, peaks, strict=True):
+        grid = PixelGrid(xc - (BASE_PROBE_HALF + dx) * step, yc - (BASE_PROBE_HALF + dy) * step, step, (side, side))
+        full = to_numpy(integrate_pixels(brightness, grid, center, corrected))
+        correction = full - to_numpy(integrate_pixels(brightness, grid, center, sampled))
+        flux = abs(float(np.sum(full)))
+        index = np.arange(side) - BASE_PROBE_HALF
+        ring = np.maximum(np.abs(index)[:, None], np.abs(index)[None, :]) > BASE_PROBE_HALF - BASE_TAIL
+        tail = max(float(np.max(np.abs(correction[ring]))) / peak,
+                   FLUX_WEIGHT * abs(float(np.sum(correction[ring]))) / flux)
+        if not np.isfinite(tail) or tail > 0.01 * BASE_SHARE:
+            return [np.inf] * len(blocks)
+        for k, block in enumerate(blocks):
+            left_out = (1.0 - np.outer(base_block_weight(np.abs(index - dy), block),
+                                       base_block_weight(np.abs(index - dx), block))) * correction
+            worst[k] = max(worst[k], float(np.max(np.abs(left_out))) / peak,
+                           FLUX_WEIGHT * abs(float(np.sum(left_out))) / flux)
+    return [float(value) for value in worst]
+
+
+def _with_base_block(config: QuadratureConfig, profiles: Sequence[tuple[Callable[[Array, Array], Array],
+                                                                      tuple[Array, Array]]],
+                     step: float, tolerance: float, references: list[list[np.ndarray]]) -> QuadratureConfig:
+    """``config`` with the smallest base block within :data:`BASE_SHARE` × ``tolerance`` for every profile.
+
+    Unchanged (the correction on every pixel) where none is, or where the rule has no base block to give.
+    """
+    if config.base_order or not config.mid_block:
+        return config
+    blocks = [block for block in BASE_BLOCKS if block >= config.mid_block + 2 * BASE_BLOCK_RAMP]
+    worst = np.zeros(len(blocks))
+    for (brightness, center), reference in zip(profiles, references, strict=True):
+        peaks = [float(np.max(np.abs(image))) for image in reference]
+        worst = np.maximum(worst, _base_block_errors(brightness, center, step, blocks, peaks))
+    for block, error in zip(blocks, worst, strict=True):
+        if error <= BASE_SHARE * tolerance:
+            return dataclasses.replace(config, base_block=block)
+    return config

@@ -9,6 +9,9 @@ import numpy as np
 
 from ..errors import ModelError
 
+#: pixels over which the weight of the corrected midpoint's block falls from 1 to 0 (``base_block``)
+BASE_BLOCK_RAMP = 4
+
 
 @dataclass(frozen=True)
 class QuadratureConfig:
@@ -31,6 +34,12 @@ class QuadratureConfig:
       1998, *p- and hp-Finite Element Methods*, ch. 4).  Their weight is 1 for
       pixels within ``blend`` × reach of the centre and falls smoothly to 0 at
       the reach (one pixel for 3 × 3, half a pixel for 2 × 2).
+    * ``base_block``: with ``base_order = 0``, the corrected midpoint's finite
+      differences are applied on a ``base_block`` × ``base_block`` block around
+      the centre only (0: on every pixel); outside it, where the profile is smooth
+      enough that the correction is below the budget, pixels keep their centre
+      sample.  Its weight falls smoothly to 0 over the block's outer
+      :data:`BASE_BLOCK_RAMP` pixels.
 
     Models choose a configuration per profile by default (``quadrature="auto"``,
     :func:`~bayesphot.render.choose_quadrature`): narrow, elongated profiles
@@ -45,6 +54,7 @@ class QuadratureConfig:
     blend: float = 0.4
     mid_block: int = 9
     mid_order: int = 4
+    base_block: int = 0
 
     def __post_init__(self) -> None:
         if self.block not in (0, 2, 3):
@@ -53,6 +63,11 @@ class QuadratureConfig:
             raise ModelError(f"QuadratureConfig.mid_block must be 0 or an odd number ≥ 7, got {self.mid_block}")
         if self.block and not self.mid_block:
             raise ModelError("QuadratureConfig.block needs mid_block > 0 (the cusp rule blends into it)")
+        if self.base_block and (self.base_order or not self.mid_block or self.base_block % 2 == 0
+                                or self.base_block < self.mid_block + 2 * BASE_BLOCK_RAMP):
+            raise ModelError("QuadratureConfig.base_block must be 0, or odd, with base_order 0, mid_block > 0 and "
+                             f"at least mid_block + {2 * BASE_BLOCK_RAMP}; got base_block={self.base_block}, "
+                             f"base_order={self.base_order}, mid_block={self.mid_block}")
         if not 0.0 < self.blend < 1.0:
             raise ModelError(f"QuadratureConfig.blend must lie in (0, 1), got {self.blend}")
         if min(self.order, self.levels, self.mid_order) < 1 or not 0.0 < self.ratio < 1.0 or self.base_order < 0:
@@ -67,10 +82,25 @@ DEFAULT_QUADRATURE = QuadratureConfig(levels=6, order=6, mid_block=11, mid_order
 def quadrature_evaluations(config: QuadratureConfig, shape: tuple[int, int]) -> int:
     """Brightness evaluations of one render of a ``shape`` = (rows, columns) grid with ``config``."""
     rows, cols = shape
-    base = (rows + 4) * (cols + 4) if config.base_order == 0 else rows * cols * config.base_order**2
+    if config.base_order:
+        base = rows * cols * config.base_order**2
+    elif uses_base_block(config, shape):
+        base = rows * cols + (config.base_block + 4) ** 2
+    else:
+        base = (rows + 4) * (cols + 4)
     near = config.mid_block**2 * config.mid_order**2
     cusp = config.block**2 * (2 * config.levels * config.order) ** 2 if config.block else 0
     return base + near + cusp
+
+
+def uses_base_block(config: QuadratureConfig, shape: tuple[int, int]) -> bool:
+    """Whether a render of a ``shape`` grid corrects the midpoint on ``config.base_block`` only.
+
+    Only where the block's padded samples are at most a quarter of the image's pixels: on smaller
+    images the finite differences everywhere cost about as much, and are more accurate.
+    """
+    rows, cols = shape
+    return bool(config.base_block) and 4 * (config.base_block + 4) ** 2 <= rows * cols
 
 
 @lru_cache(maxsize=32)
