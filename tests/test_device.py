@@ -58,3 +58,25 @@ def test_meta_device_catches_a_cpu_array() -> None:
         x = be.asarray([1.0, 2.0])
         with pytest.raises((RuntimeError, NotImplementedError)):
             _ = x + torch.arange(2, dtype=x.dtype)
+
+
+def test_a_base_block_renders_on_meta_device_too() -> None:
+    """The corrected midpoint on a block only (large images) has kernels of its own: the block's samples,
+    its weights, its convolution and its scatter-add; the 15² images above are too small to use it."""
+    from bayesphot.render import QuadratureConfig
+    from bayesphot.render.quadrature import uses_base_block
+
+    rule = QuadratureConfig(mid_block=13, mid_order=4, block=3, levels=3, order=3, base_block=25)
+    assert uses_base_block(rule, (64, 64))
+    target = bp.TargetImage(np.random.default_rng(2).normal(1.0, 0.1, (64, 64)), variance=0.01)
+    model = bp.Model("g", "sersic galaxy model", target=target, quadrature=rule, x=30.2, y=31.7, q=0.7, PA=0.4,
+                     n=1.5, Re=4.0, Ie=1.0)
+    program = Program(model)
+    u0 = program.free.unconstrained()
+    with bp.backend.using("torch", device="meta") as be:
+        u = be.asarray(u0)
+        image = model.sample_image()
+        value = program.log_density(u)
+        grad = be.grad(program.log_density)(u)
+    assert image.device.type == "meta" and image.shape == (64, 64)
+    assert value.device.type == "meta" and grad.device.type == "meta" and grad.shape == (u0.size,)
