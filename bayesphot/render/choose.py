@@ -7,7 +7,10 @@ pixels, which depend on the model's parameter values.  :func:`choose_quadrature`
 renders the profile on a small grid around its centre with a very fine rule
 and with candidate rules of increasing cost, at several sub-pixel positions of
 the centre, and returns the first candidate within ``tolerance`` of the peak
-pixel (and within ``tolerance`` / 10 in the total flux).  Models call it when
+pixel (and within ``tolerance`` / 10 in the total flux).  Its base rule then gets the
+smallest block outside which the corrected midpoint's correction can be left out
+within half the tolerance, judged on a larger probe grid (:func:`_base_block_errors`).
+Models call it when
 they are prepared for rendering (the choice is then fixed for every compiled
 function built from the model).
 """

@@ -80,7 +80,13 @@ DEFAULT_QUADRATURE = QuadratureConfig(levels=6, order=6, mid_block=11, mid_order
 
 
 def quadrature_evaluations(config: QuadratureConfig, shape: tuple[int, int]) -> int:
-    """Brightness evaluations of one render of a ``shape`` = (rows, columns) grid with ``config``."""
+    """Brightness nodes of one render of a ``shape`` = (rows, columns) grid with ``config``.
+
+    The rules' own nodes.  The small rules' grids (near field, cusp, the base block's samples) are
+    evaluated stacked, each padded to the largest one's side (:mod:`~bayesphot.render.pixels`); that
+    padding is not counted, so rules that differ only in a grid smaller than the largest can cost the
+    same to evaluate although their counts differ.
+    """
     rows, cols = shape
     if config.base_order:
         base = rows * cols * config.base_order**2
