@@ -38,7 +38,7 @@ derivative) in the compiled program, which costs compilation time; and XLA
 evaluates a broadcast grid 3–4× as fast per node as the same nodes flattened
 (two CPU cores: a 64² render and gradient in 0.24 ms instead of 0.33 with the
 three rules' nodes flattened into one call, and a whole 64² log-density
-gradient in 0.41 ms instead of 0.55, for 0.6–1.9 s more compilation).
+gradient in 0.41 ms instead of 0.55, for about 1 s more compilation).
 """
 
 from __future__ import annotations
