@@ -92,9 +92,7 @@ def _slots(models: list[Model]) -> dict[tuple[str, type], list[tuple[int, Model]
 
 
 def _group_rule(leaves: list[Model]) -> QuadratureConfig:
-    """The rule ``leaves`` share: a lone leaf's own, else the common rule of their extremes."""
-    if len(leaves) == 1:
-        return leaves[0].quadrature
+    """The rule two or more ``leaves`` share: the common rule of their extremes."""
     extremes = _extremes(leaves)
     return common_rule(extremes) or finest([leaf.quadrature for leaf in extremes])
 

@@ -172,11 +172,43 @@ def _corrected_midpoint(f: Array, h: float) -> Array:
     return correlate_valid(f, _MIDPOINT_STENCIL) * (h * h)
 
 
+def midpoint_correction(f: Array, h: float) -> Array:
+    """The corrected midpoint's correction alone (:func:`_corrected_midpoint` less the centre samples).
+
+    ``f``: brightness (flux/arcsec²) at pixel centres on a grid padded by two pixels; ``h``: pixel
+    side (arcsec).  Returns flux per pixel, two pixels smaller on each side.
+    """
+    return correlate_valid(f, _CORRECTION_STENCIL) * (h * h)
+
+
 def _padded(centers: Array, h: float) -> Array:
     """Pixel centres extended by two pixels on each side (the corrected midpoint's stencil)."""
     xp = namespace(centers)
     steps = xp.asarray([1.0, 2.0], dtype=centers.dtype, device=device_of(centers)) * h
     return xp.concat([centers[:1] - xp.flip(steps), centers, centers[-1:] + steps])
+
+
+def _without_centre_sample(values: Array, xs: Array, ys: Array, center: tuple[Array, Array], h: float) -> Array:
+    """``values`` on the grid ``xs`` (cols) × ``ys`` (rows) with the samples within half a pixel of the
+    centre set to 0: only pixels that take the near-field rule alone use them (see integrate_pixels)."""
+    xp = namespace(values)
+    near_x = xp.abs(xs - center[0]) <= 0.5 * h
+    near_y = xp.abs(ys - center[1]) <= 0.5 * h
+    return xp.where(near_y[:, None] & near_x[None, :], xp.zeros_like(values), values)
+
+
+def _add_block(image: Array, block: Array, row0: Array, col0: Array) -> Array:
+    """A copy of ``image`` with the square ``block`` added at (``row0``, ``col0``), by flat index.
+
+    A scatter-add of the block's size (one-hot matrices cost rows × cols × block: 1 ms a gradient
+    at 256²); the block's pixels that fall off the image add nothing.
+    """
+    xp = namespace(image)
+    rows, cols = image.shape
+    index, inside = _block_index(row0, col0, block.shape[0], (rows, cols))
+    values = xp.reshape(block, (-1,))
+    flat = add_at(xp.reshape(image, (-1,)), index, xp.where(inside, values, xp.zeros_like(values)))
+    return xp.reshape(flat, (rows, cols))
 
 
 def _one_hot(start: Array, count: int, length: int, dtype) -> Array:
@@ -324,9 +356,7 @@ def integrate_pixels(
     if config.base_order > 0:
         image = _tensor_sum(values[0], bxw, byw)
     else:
-        near_x = xp.abs(xs - xc) <= 0.5 * h
-        near_y = xp.abs(ys - yc) <= 0.5 * h
-        samples = xp.where(near_y[:, None] & near_x[None, :], xp.zeros_like(values[0]), values[0])
+        samples = _without_centre_sample(values[0], xs, ys, (xc, yc), h)
         if base_block:
             image = _add_base_correction(samples * (h * h), values[-1], (bx, by), (xc, yc), h,
                                          (row_c, col_c), config.base_block)
@@ -348,14 +378,11 @@ def integrate_pixels(
     ramp = half + 0.5 - _NEAR_FULL
     wx = _smooth_step((xp.abs(mx - xc) / h - _NEAR_FULL) / ramp)
     wy = _smooth_step((xp.abs(my - yc) / h - _NEAR_FULL) / ramp)
-    # the block is cut out and its correction added back by flat index (a gather and a scatter-add,
-    # both of the block's size: one-hot matrices cost rows × cols × block, 1 ms a gradient at 256²)
+    # the block is cut out by flat index (a gather of the block's size) and its correction added back
     index, inside = _block_index(row_c - half, col_c - half, size, (rows, cols))
-    flat = xp.reshape(image, (-1,))
-    zero = xp.zeros_like(index, dtype=dtype)
-    base = xp.reshape(xp.where(inside, xp.take(flat, index), zero), (size, size))
-    correction = xp.reshape((wy[:, None] * wx[None, :]) * (near - base), (-1,))
-    return xp.reshape(add_at(flat, index, xp.where(inside, correction, zero)), (rows, cols))
+    taken = xp.take(xp.reshape(image, (-1,)), index)
+    base = xp.reshape(xp.where(inside, taken, xp.zeros_like(taken)), (size, size))
+    return _add_block(image, (wy[:, None] * wx[None, :]) * (near - base), row_c - half, col_c - half)
 
 
 def base_block_weight(distance: Array, block: int) -> Array:
@@ -382,18 +409,10 @@ def _add_base_correction(image: Array, samples: Array, nodes: tuple[Array, Array
     """
     xp = namespace(image)
     (bx, by), (xc, yc), (row_c, col_c) = nodes, center, nearest
-    near_x = xp.abs(bx - xc) <= 0.5 * h  # dropped as in the image (see integrate_pixels)
-    near_y = xp.abs(by - yc) <= 0.5 * h
-    samples = xp.where(near_y[:, None] & near_x[None, :], xp.zeros_like(samples), samples)
-    correction = correlate_valid(samples, _CORRECTION_STENCIL) * (h * h)
-    half = block // 2
+    correction = midpoint_correction(_without_centre_sample(samples, bx, by, center, h), h)
     wx = base_block_weight(xp.abs(bx[2:-2] - xc) / h, block)
     wy = base_block_weight(xp.abs(by[2:-2] - yc) / h, block)
-    rows, cols = image.shape
-    index, inside = _block_index(row_c - half, col_c - half, block, (rows, cols))
-    weighted = xp.reshape((wy[:, None] * wx[None, :]) * correction, (-1,))
-    flat = add_at(xp.reshape(image, (-1,)), index, xp.where(inside, weighted, xp.zeros_like(weighted)))
-    return xp.reshape(flat, (rows, cols))
+    return _add_block(image, (wy[:, None] * wx[None, :]) * correction, row_c - block // 2, col_c - block // 2)
 
 
 def _plain_base(brightness: Brightness, x: Array, y: Array, h: float, order: int) -> Array:
