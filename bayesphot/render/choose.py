@@ -56,7 +56,7 @@ BASE_BLOCKS = (25, 31, 41, 51, 61, 81, 101, 127)
 BASE_PROBE_HALF = 100
 #: the share of the tolerance left to what a base block leaves out (per pixel, and in the flux)
 BASE_SHARE = 0.5
-#: the probe grid's outer ring (pixels) whose correction must have decayed, standing for what lies beyond
+#: the probe grid's outer ring (pixels) whose correction, per pixel, stands for what lies beyond
 BASE_TAIL = 8
 
 
@@ -178,14 +178,18 @@ def choose_common_quadrature(
 
 
 def _base_block_errors(brightness: Callable[[Array, Array], Array], center: tuple[Array, Array], step: float,
-                       blocks: Sequence[int], peaks: Sequence[float]) -> list[float]:
+                       blocks: Sequence[int], peaks: Sequence[float], tolerance: float) -> list[float]:
     """For each of ``blocks``, the worst error over the offsets of correcting the midpoint on that block only.
 
-    The corrected midpoint's correction (the corrected image less the centre samples) on a large probe
-    grid, times one less the block's weight, is what the block leaves out: its largest pixel over the
-    offset's ``peaks`` and its sum over the flux (times :data:`FLUX_WEIGHT`).  Where the correction has
-    not decayed in the grid's outer :data:`BASE_TAIL` pixels (to 1 % of the share, per pixel and in
-    their sum), nothing beyond the grid can be vouched for and every block gets an infinite error.
+    The corrected midpoint's correction c (the corrected image less the centre samples) on a large
+    probe grid, times one less the block's weight w, is what the block leaves out of each pixel: its
+    largest pixel over the offset's ``peaks``.  What it leaves out of the flux, over the whole plane,
+    is −Σ w c (times :data:`FLUX_WEIGHT`, over the flux): every term of the correction is a finite
+    difference, whose sum along a row or column telescopes to 0 wherever the profile decays, so
+    Σ (1 − w) c = −Σ w c, and w vanishes outside the probe grid.  Beyond the grid the correction is
+    taken to decay outwards: where it exceeds the share (:data:`BASE_SHARE` × ``tolerance`` of the
+    peak) in the grid's outer :data:`BASE_TAIL` pixels, nothing beyond can be vouched for and every
+    block gets an infinite error.
     """
     xc, yc = (float(to_numpy(v)) for v in center)
     side = 2 * BASE_PROBE_HALF + 1
@@ -200,15 +204,13 @@ def _base_block_errors(brightness: Callable[[Array, Array], Array], center: tupl
         flux = abs(float(np.sum(to_numpy(samples[2:-2, 2:-2])) * step * step + np.sum(correction)))
         index = np.arange(side) - BASE_PROBE_HALF
         ring = np.maximum(np.abs(index)[:, None], np.abs(index)[None, :]) > BASE_PROBE_HALF - BASE_TAIL
-        tail = max(float(np.max(np.abs(correction[ring]))) / peak,
-                   FLUX_WEIGHT * abs(float(np.sum(correction[ring]))) / flux)
-        if not np.isfinite(tail) or tail > 0.01 * BASE_SHARE:
+        tail = float(np.max(np.abs(correction[ring]))) / peak
+        if not np.isfinite(tail) or not np.isfinite(flux) or tail > BASE_SHARE * tolerance:
             return [np.inf] * len(blocks)
         for k, block in enumerate(blocks):
-            left_out = (1.0 - np.outer(base_block_weight(np.abs(index - dy), block),
-                                       base_block_weight(np.abs(index - dx), block))) * correction
-            worst[k] = max(worst[k], float(np.max(np.abs(left_out))) / peak,
-                           FLUX_WEIGHT * abs(float(np.sum(left_out))) / flux)
+            kept = np.outer(base_block_weight(np.abs(index - dy), block), base_block_weight(np.abs(index - dx), block))
+            worst[k] = max(worst[k], float(np.max(np.abs((1.0 - kept) * correction))) / peak,
+                           FLUX_WEIGHT * abs(float(np.sum(kept * correction))) / flux)
     return [float(value) for value in worst]
 
 
@@ -225,7 +227,7 @@ def _with_base_block(config: QuadratureConfig, profiles: Sequence[tuple[Callable
     worst = np.zeros(len(blocks))
     for (brightness, center), reference in zip(profiles, references, strict=True):
         peaks = [float(np.max(np.abs(image))) for image in reference]
-        worst = np.maximum(worst, _base_block_errors(brightness, center, step, blocks, peaks))
+        worst = np.maximum(worst, _base_block_errors(brightness, center, step, blocks, peaks, tolerance))
     for block, error in zip(blocks, worst, strict=True):
         if error <= BASE_SHARE * tolerance:
             return dataclasses.replace(config, base_block=block)
