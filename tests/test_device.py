@@ -60,15 +60,19 @@ def test_meta_device_catches_a_cpu_array() -> None:
             _ = x + torch.arange(2, dtype=x.dtype)
 
 
-def test_a_base_block_renders_on_meta_device_too() -> None:
+@pytest.mark.parametrize("outer_order", [0, 2])
+def test_a_base_block_renders_on_meta_device_too(outer_order: int) -> None:
     """The corrected midpoint on a block only (large images) has kernels of its own: the block's samples,
-    its weights, its convolution and its scatter-add; the 15² images above are too small to use it."""
+    its weights, its convolution and its scatter-add, and the Laplacian outside it (``outer_order`` 2);
+    the 15² images above are too small to use it."""
     from bayesphot.render import QuadratureConfig
     from bayesphot.render.quadrature import uses_base_block
 
-    rule = QuadratureConfig(mid_block=13, mid_order=4, block=3, levels=3, order=3, base_block=25)
-    assert uses_base_block(rule, (64, 64))
-    target = bp.TargetImage(np.random.default_rng(2).normal(1.0, 0.1, (64, 64)), variance=0.01)
+    rule = QuadratureConfig(mid_block=13, mid_order=4, block=3, levels=3, order=3, base_block=25,
+                            outer_order=outer_order)
+    size = 128 if outer_order else 64
+    assert uses_base_block(rule, (size, size))
+    target = bp.TargetImage(np.random.default_rng(2).normal(1.0, 0.1, (size, size)), variance=0.01)
     model = bp.Model("g", "sersic galaxy model", target=target, quadrature=rule, x=30.2, y=31.7, q=0.7, PA=0.4,
                      n=1.5, Re=4.0, Ie=1.0)
     program = Program(model)
@@ -78,5 +82,5 @@ def test_a_base_block_renders_on_meta_device_too() -> None:
         image = model.sample_image()
         value = program.log_density(u)
         grad = be.grad(program.log_density)(u)
-    assert image.device.type == "meta" and image.shape == (64, 64)
+    assert image.device.type == "meta" and image.shape == (size, size)
     assert value.device.type == "meta" and grad.device.type == "meta" and grad.shape == (u0.size,)

@@ -113,17 +113,23 @@ BASE_BLOCK = QuadratureConfig(base_order=0, mid_block=13, mid_order=4, block=3, 
 
 
 @pytest.mark.parametrize("name", BACKENDS)
-@pytest.mark.parametrize("centre", [(0.3, 17.6), (-2.4, -1.2), (60.2, 30.9)],
+@pytest.mark.parametrize("centre", [(0.3, 17.6), (-2.4, -1.2), (-1.8, 30.9)],
                          ids=["left edge", "beyond corner", "right edge"])
-def test_a_base_block_cut_by_the_image_edge_matches_a_larger_grid(name: str, centre: tuple) -> None:
-    """The corrected midpoint on a block only: its samples beyond the image are the profile's, not 0."""
-    rows, cols, pad = 60, 62, 20
-    assert uses_base_block(BASE_BLOCK, (rows, cols))
+@pytest.mark.parametrize("outer_order", [0, 2])
+def test_a_base_block_cut_by_the_image_edge_matches_a_larger_grid(name: str, centre: tuple, outer_order: int) -> None:
+    """The corrected midpoint on a block only: its samples beyond the image are the profile's, not 0, and
+    so are those of the Laplacian outside it (``outer_order`` 2, used on larger images).  A negative x
+    of −1.8 in ``centre`` stands for 1.8 pixels left of the right edge."""
+    rule = dataclasses.replace(BASE_BLOCK, outer_order=outer_order)
+    rows, cols, pad = (120, 124, 20) if outer_order else (60, 62, 20)
+    assert uses_base_block(rule, (rows, cols))
+    xc, yc = centre
+    centre = (cols + xc if xc == -1.8 else xc, yc)
     with backend.using(name, dtype="float64"):
         brightness, c = _profile(name, *centre)
-        small = backend.to_numpy(integrate_pixels(brightness, PixelGrid(0.0, 0.0, 1.0, (rows, cols)), c, BASE_BLOCK))
+        small = backend.to_numpy(integrate_pixels(brightness, PixelGrid(0.0, 0.0, 1.0, (rows, cols)), c, rule))
         large = backend.to_numpy(integrate_pixels(
-            brightness, PixelGrid(-pad * 1.0, -pad * 1.0, 1.0, (rows + 2 * pad, cols + 2 * pad)), c, BASE_BLOCK))
+            brightness, PixelGrid(-pad * 1.0, -pad * 1.0, 1.0, (rows + 2 * pad, cols + 2 * pad)), c, rule))
     crop = large[pad:pad + rows, pad:pad + cols]
     assert np.max(np.abs(small - crop)) <= 1e-12 * np.max(large)
 
@@ -241,13 +247,14 @@ def test_the_midpoint_correction_sums_to_zero_over_the_plane(shape: tuple) -> No
     assert abs(np.sum(correction)) <= 1e-9 * np.sum(np.abs(correction))
 
 
-@pytest.mark.parametrize("shape", [(1.0, 10.0, 0.5), (6.0, 3.0, 0.8), (0.8, 20.0, 0.7)],
+@pytest.mark.parametrize(("shape", "outer_order"), [((1.0, 10.0, 0.5), 0), ((6.0, 3.0, 0.8), 0), ((0.8, 20.0, 0.7), 2)],
                          ids=["exponential", "n=6 wings", "wide"])
-def test_what_a_chosen_base_block_leaves_out_is_within_its_share(shape: tuple) -> None:
+def test_what_a_chosen_base_block_leaves_out_is_within_its_share(shape: tuple, outer_order: int) -> None:
     """The chosen base block against the correction on every pixel, on a 601² grid, three times the
     chooser's probe: every pixel within BASE_SHARE × tolerance of the peak and the flux within that share
-    over FLUX_WEIGHT (the wide exponential-like profile, n = 0.8 and Re = 20 pixels, leaves 2.5e-6 of its
-    flux out of a 127-pixel block: over its share of 2.5e-6, so it must get no block)."""
+    over FLUX_WEIGHT.  The wide profile (n = 0.8, Re = 20 pixels) left 2.5e-6 of its flux out of a
+    127-pixel block with the centre samples alone outside (over its share of 2.5e-6): it gets the
+    five-point Laplacian outside and a small block instead."""
     import jax
 
     from bayesphot.render import choose_quadrature
@@ -256,15 +263,37 @@ def test_what_a_chosen_base_block_leaves_out_is_within_its_share(shape: tuple) -
     size, tolerance = 601, 5e-5
     with backend.using("torch", dtype="float64"):
         rule = choose_quadrature(*_sersic("torch", 300.3, 299.8, *shape), 1.0, tolerance)
-    if shape[1] == 20.0:
-        assert rule.base_block == 0
-        return
-    assert rule.base_block and uses_base_block(rule, (size, size))
+    assert rule.base_block and rule.outer_order == outer_order and uses_base_block(rule, (size, size))
     with backend.using("jax", dtype="float64"):
         brightness, c = _sersic("jax", 300.3, 299.8, *shape)
         grid = PixelGrid(0.0, 0.0, 1.0, (size, size))
         image, full = (backend.to_numpy(jax.jit(lambda config=config: integrate_pixels(brightness, grid, c, config))())
-                       for config in (rule, dataclasses.replace(rule, base_block=0)))
+                       for config in (rule, dataclasses.replace(rule, base_block=0, outer_order=0)))
     share = BASE_SHARE * tolerance
     assert np.max(np.abs(image - full)) <= share * np.max(full)
     assert FLUX_WEIGHT * abs(np.sum(image - full)) <= share * np.sum(full)
+
+
+def test_a_wide_profile_with_the_laplacian_outside_its_block_is_within_budget() -> None:
+    """``benchmarks/render.py``'s 256² profile (n = 2.5, Re = 32 pixels, q = 0.6) gets a small base block
+    with the five-point Laplacian outside; against the reference rule (a 3 × 3 Gauss–Legendre base on
+    every pixel, no finite differences), every pixel within 1e-4 of the peak and the flux within 1e-5."""
+    import jax
+
+    from bayesphot.render import choose_quadrature
+    from bayesphot.render.choose import REFERENCE_QUADRATURE
+
+    size, centre, shape = 256, (128.3, 127.8), (2.5, 32.0, 0.6)
+    with backend.using("torch", dtype="float64"):
+        rule = choose_quadrature(*_sersic("torch", *centre, *shape), 1.0)
+    assert rule.outer_order == 2 and uses_base_block(rule, (size, size))
+    with backend.using("jax", dtype="float64"):
+        brightness, c = _sersic("jax", *centre, *shape)
+        grid = PixelGrid(0.0, 0.0, 1.0, (size, size))
+
+        def render(config: QuadratureConfig) -> np.ndarray:
+            return backend.to_numpy(jax.jit(lambda: integrate_pixels(brightness, grid, c, config))())
+
+        image, reference = render(rule), render(REFERENCE_QUADRATURE)
+    assert np.max(np.abs(image - reference)) <= 1e-4 * np.max(reference)
+    assert abs(np.sum(image) - np.sum(reference)) <= 1e-5 * np.sum(reference)

@@ -58,6 +58,8 @@ BASE_PROBE_HALF = 100
 BASE_SHARE = 0.5
 #: the probe grid's outer ring (pixels) whose correction, per pixel, stands for what lies beyond
 BASE_TAIL = 8
+#: what pixels outside a base block may get, cheapest first (``QuadratureConfig.outer_order``)
+OUTER_ORDERS = (0, 2)
 
 
 def _probe(brightness: Callable[[Array, Array], Array], center: tuple[Array, Array], step: float,
@@ -178,57 +180,67 @@ def choose_common_quadrature(
 
 
 def _base_block_errors(brightness: Callable[[Array, Array], Array], center: tuple[Array, Array], step: float,
-                       blocks: Sequence[int], peaks: Sequence[float], tolerance: float) -> list[float]:
-    """For each of ``blocks``, the worst error over the offsets of correcting the midpoint on that block only.
+                       blocks: Sequence[int], peaks: Sequence[float], tolerance: float) -> np.ndarray:
+    """The worst error over the offsets of correcting the midpoint on each of ``blocks`` only.
 
-    The corrected midpoint's correction c (the corrected image less the centre samples) on a large
-    probe grid, times one less the block's weight w, is what the block leaves out of each pixel: its
-    largest pixel over the offset's ``peaks``.  What it leaves out of the flux, over the whole plane,
-    is −Σ w c (times :data:`FLUX_WEIGHT`, over the flux): every term of the correction is a finite
-    difference, whose sum along a row or column telescopes to 0 wherever the profile decays, so
-    Σ (1 − w) c = −Σ w c, and w vanishes outside the probe grid.  Beyond the grid the correction is
-    taken to decay outwards: where it exceeds the share (:data:`BASE_SHARE` × ``tolerance`` of the
-    peak) in the grid's outer :data:`BASE_TAIL` pixels, nothing beyond can be vouched for and every
-    block gets an infinite error.
+    Returns an array (outer order, block): row 0 with the centre sample alone outside the block, row 1
+    with the five-point Laplacian there (``QuadratureConfig.outer_order`` 0 and 2).
+
+    What the block adds to the outer rule, c (the corrected midpoint's correction, less the
+    Laplacian's with ``outer_order`` 2), on a large probe grid, times one less the block's weight w,
+    is what the block leaves out of each pixel: its largest pixel over the offset's ``peaks``.  What
+    it leaves out of the flux, over the whole plane, is −Σ w c (times :data:`FLUX_WEIGHT`, over the
+    flux): every term of c is a finite difference, whose sum along a row or column telescopes to 0
+    wherever the profile decays, so Σ (1 − w) c = −Σ w c, and w vanishes outside the probe grid.
+    Beyond the grid c is taken to decay outwards: where it exceeds the share (:data:`BASE_SHARE` ×
+    ``tolerance`` of the peak) in the grid's outer :data:`BASE_TAIL` pixels, nothing beyond can be
+    vouched for and every block gets an infinite error.
     """
     xc, yc = (float(to_numpy(v)) for v in center)
     side = 2 * BASE_PROBE_HALF + 1
-    worst = np.zeros(len(blocks))
+    worst = np.zeros((len(OUTER_ORDERS), len(blocks)))
+    index = np.arange(side) - BASE_PROBE_HALF
+    ring = np.maximum(np.abs(index)[:, None], np.abs(index)[None, :]) > BASE_PROBE_HALF - BASE_TAIL
     for (dx, dy), peak in zip(OFFSETS, peaks, strict=True):
-        # centre samples on the probe grid padded by the correction's two pixels: one evaluation gives both
+        # centre samples on the probe grid padded by the correction's two pixels: one evaluation gives all
         padded = PixelGrid(xc - (BASE_PROBE_HALF + 2 + dx) * step, yc - (BASE_PROBE_HALF + 2 + dy) * step, step,
                            (side + 4, side + 4))
         x, y = padded.centers(center[0])
         samples = brightness(x[None, :], y[:, None])
-        correction = to_numpy(midpoint_correction(samples, step))
-        flux = abs(float(np.sum(to_numpy(samples[2:-2, 2:-2])) * step * step + np.sum(correction)))
-        index = np.arange(side) - BASE_PROBE_HALF
-        ring = np.maximum(np.abs(index)[:, None], np.abs(index)[None, :]) > BASE_PROBE_HALF - BASE_TAIL
-        tail = float(np.max(np.abs(correction[ring]))) / peak
-        if not np.isfinite(tail) or not np.isfinite(flux) or tail > BASE_SHARE * tolerance:
-            return [np.inf] * len(blocks)
-        for k, block in enumerate(blocks):
-            kept = np.outer(base_block_weight(np.abs(index - dy), block), base_block_weight(np.abs(index - dx), block))
-            worst[k] = max(worst[k], float(np.max(np.abs((1.0 - kept) * correction))) / peak,
-                           FLUX_WEIGHT * abs(float(np.sum(kept * correction))) / flux)
-    return [float(value) for value in worst]
+        full = to_numpy(midpoint_correction(samples, step))
+        flux = abs(float(np.sum(to_numpy(samples[2:-2, 2:-2])) * step * step + np.sum(full)))
+        kept = [np.outer(base_block_weight(np.abs(index - dy), block), base_block_weight(np.abs(index - dx), block))
+                for block in blocks]
+        for row, outer_order in enumerate(OUTER_ORDERS):
+            correction = to_numpy(midpoint_correction(samples, step, outer_order)) if outer_order else full
+            tail = float(np.max(np.abs(correction[ring]))) / peak
+            if not np.isfinite(tail) or not np.isfinite(flux) or tail > BASE_SHARE * tolerance:
+                worst[row] = np.inf
+                continue
+            for k, weight in enumerate(kept):
+                worst[row, k] = max(worst[row, k], float(np.max(np.abs((1.0 - weight) * correction))) / peak,
+                                    FLUX_WEIGHT * abs(float(np.sum(weight * correction))) / flux)
+    return worst
 
 
 def _with_base_block(config: QuadratureConfig, profiles: Sequence[tuple[Callable[[Array, Array], Array],
                                                                       tuple[Array, Array]]],
                      step: float, tolerance: float, references: list[list[np.ndarray]]) -> QuadratureConfig:
-    """``config`` with the smallest base block within :data:`BASE_SHARE` × ``tolerance`` for every profile.
+    """``config`` with the cheapest base block within :data:`BASE_SHARE` × ``tolerance`` for every profile.
 
-    Unchanged (the correction on every pixel) where none is, or where the rule has no base block to give.
+    The smallest block with the centre sample alone outside it, else the smallest with the five-point
+    Laplacian outside it (a pass over the image, but much smaller blocks for wide profiles).  Unchanged
+    (the correction on every pixel) where none is, or where the rule has no base block to give.
     """
     if config.base_order or not config.mid_block:
         return config
     blocks = [block for block in BASE_BLOCKS if block >= config.mid_block + 2 * BASE_BLOCK_RAMP]
-    worst = np.zeros(len(blocks))
+    worst = np.zeros((len(OUTER_ORDERS), len(blocks)))
     for (brightness, center), reference in zip(profiles, references, strict=True):
         peaks = [float(np.max(np.abs(image))) for image in reference]
         worst = np.maximum(worst, _base_block_errors(brightness, center, step, blocks, peaks, tolerance))
-    for block, error in zip(blocks, worst, strict=True):
-        if error <= BASE_SHARE * tolerance:
-            return dataclasses.replace(config, base_block=block)
+    for row, outer_order in enumerate(OUTER_ORDERS):
+        for block, error in zip(blocks, worst[row], strict=True):
+            if error <= BASE_SHARE * tolerance:
+                return dataclasses.replace(config, base_block=block, outer_order=outer_order)
     return config

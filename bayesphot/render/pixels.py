@@ -155,6 +155,9 @@ def _midpoint_stencil() -> np.ndarray:
 _MIDPOINT_STENCIL = _midpoint_stencil()
 #: the corrected midpoint less the centre sample: the correction alone
 _CORRECTION_STENCIL = _MIDPOINT_STENCIL - np.outer(*2 * [np.array([0.0, 0.0, 1.0, 0.0, 0.0])])
+#: the correction less its second-order part, the five-point Laplacian (δx² + δy²)/24
+_SIXTH_ORDER_TERMS = _CORRECTION_STENCIL - (np.outer([0.0, 0.0, 1.0, 0.0, 0.0], [0.0, 1.0, -2.0, 1.0, 0.0])
+                                            + np.outer([0.0, 1.0, -2.0, 1.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0])) / 24.0
 
 
 def _corrected_midpoint(f: Array, h: float) -> Array:
@@ -172,19 +175,34 @@ def _corrected_midpoint(f: Array, h: float) -> Array:
     return correlate_valid(f, _MIDPOINT_STENCIL) * (h * h)
 
 
-def midpoint_correction(f: Array, h: float) -> Array:
-    """The corrected midpoint's correction alone (:func:`_corrected_midpoint` less the centre samples).
+def midpoint_correction(f: Array, h: float, outer_order: int = 0) -> Array:
+    """The corrected midpoint's correction (:func:`_corrected_midpoint` less the centre samples).
 
     ``f``: brightness (flux/arcsec²) at pixel centres on a grid padded by two pixels; ``h``: pixel
-    side (arcsec).  Returns flux per pixel, two pixels smaller on each side.
+    side (arcsec).  Returns flux per pixel, two pixels smaller on each side.  With ``outer_order`` 2,
+    only the part beyond the five-point Laplacian's (:func:`_laplacian_midpoint`): what a base block
+    adds to pixels that already have that (:class:`~bayesphot.render.QuadratureConfig`).
     """
-    return correlate_valid(f, _CORRECTION_STENCIL) * (h * h)
+    stencil = _SIXTH_ORDER_TERMS if outer_order else _CORRECTION_STENCIL
+    return correlate_valid(f, stencil) * (h * h)
 
 
-def _padded(centers: Array, h: float) -> Array:
-    """Pixel centres extended by two pixels on each side (the corrected midpoint's stencil)."""
+def _laplacian_midpoint(f: Array, h: float) -> Array:
+    """Pixel integrals from centre samples ``f`` on a grid padded by one pixel, corrected to second order.
+
+    ∫ f / h² = f + (δx² + δy²)f/24 + O(h⁴): four shifted slices and the centre, which XLA fuses
+    into one pass (cheaper than a library convolution: 256², value and gradient, 0.14 ms more than
+    the centre samples against 0.26 for the 5 × 5 convolution, two CPU cores).
+    """
+    centre = f[1:-1, 1:-1]
+    neighbours = f[:-2, 1:-1] + f[2:, 1:-1] + f[1:-1, :-2] + f[1:-1, 2:]
+    return (centre + (neighbours - 4.0 * centre) / 24.0) * (h * h)
+
+
+def _padded(centers: Array, h: float, width: int = 2) -> Array:
+    """Pixel centres extended by ``width`` pixels on each side (2: the corrected midpoint's stencil)."""
     xp = namespace(centers)
-    steps = xp.asarray([1.0, 2.0], dtype=centers.dtype, device=device_of(centers)) * h
+    steps = xp.asarray(np.arange(1.0, width + 1.0), dtype=centers.dtype, device=device_of(centers)) * h
     return xp.concat([centers[:1] - xp.flip(steps), centers, centers[-1:] + steps])
 
 
@@ -321,8 +339,9 @@ def integrate_pixels(
         byn, byw = _gauss_nodes(ycen, h, config.base_order)
         points = [_tensor_points(bxn, byn)]
     elif base_block:
-        # centre samples everywhere, and the corrected midpoint's padded samples on the block
-        xs, ys = xcen, ycen
+        # centre samples everywhere (padded by a pixel for the outer Laplacian), and the corrected
+        # midpoint's padded samples on the block
+        xs, ys = (_padded(xcen, h, 1), _padded(ycen, h, 1)) if config.outer_order else (xcen, ycen)
         points = [(xs[None, :], ys[:, None])]
         half_base = config.base_block // 2
         bx = centres(col_c - half_base - 2, grid.x0, config.base_block + 4)
@@ -358,8 +377,9 @@ def integrate_pixels(
     else:
         samples = _without_centre_sample(values[0], xs, ys, (xc, yc), h)
         if base_block:
-            image = _add_base_correction(samples * (h * h), values[-1], (bx, by), (xc, yc), h,
-                                         (row_c, col_c), config.base_block)
+            outer = _laplacian_midpoint(samples, h) if config.outer_order else samples * (h * h)
+            image = _add_base_correction(outer, values[-1], (bx, by), (xc, yc), h, (row_c, col_c),
+                                         config.base_block, config.outer_order)
         else:
             image = _corrected_midpoint(samples, h)
     near = _tensor_sum(values[1], xw, yw)
@@ -398,8 +418,9 @@ def base_block_weight(distance: Array, block: int) -> Array:
 
 
 def _add_base_correction(image: Array, samples: Array, nodes: tuple[Array, Array], center: tuple[Array, Array],
-                         h: float, nearest: tuple[Array, Array], block: int) -> Array:
-    """``image`` (centre samples × pixel area) plus the corrected midpoint's correction on a block.
+                         h: float, nearest: tuple[Array, Array], block: int, outer_order: int) -> Array:
+    """``image`` (the outer rule: centre samples × pixel area, or with their Laplacian correction) plus
+    the rest of the corrected midpoint's correction on a block.
 
     ``samples`` are the brightness on the block's centres padded by two pixels (``nodes`` = their
     x, y), ``nearest`` the (row, column) of the pixel nearest ``center``.  The correction's weight is 1
@@ -409,7 +430,7 @@ def _add_base_correction(image: Array, samples: Array, nodes: tuple[Array, Array
     """
     xp = namespace(image)
     (bx, by), (xc, yc), (row_c, col_c) = nodes, center, nearest
-    correction = midpoint_correction(_without_centre_sample(samples, bx, by, center, h), h)
+    correction = midpoint_correction(_without_centre_sample(samples, bx, by, center, h), h, outer_order)
     wx = base_block_weight(xp.abs(bx[2:-2] - xc) / h, block)
     wy = base_block_weight(xp.abs(by[2:-2] - yc) / h, block)
     return _add_block(image, (wy[:, None] * wx[None, :]) * correction, row_c - block // 2, col_c - block // 2)

@@ -40,6 +40,12 @@ class QuadratureConfig:
       enough that the correction is below the budget, pixels keep their centre
       sample.  Its weight falls smoothly to 0 over the block's outer
       :data:`BASE_BLOCK_RAMP` pixels.
+    * ``outer_order``: with a base block, what pixels outside it get: 0, the
+      centre sample alone; 2, the centre sample corrected to second order by
+      the five-point Laplacian, f + (δx² + δy²)f/24 (its error, h⁴ times fourth
+      derivatives, falls off faster than the sixth-order correction's size: wide
+      profiles need much smaller blocks with it), the sixth-order terms then
+      being what the block adds.
 
     Models choose a configuration per profile by default (``quadrature="auto"``,
     :func:`~bayesphot.render.choose_quadrature`): narrow, elongated profiles
@@ -55,6 +61,7 @@ class QuadratureConfig:
     mid_block: int = 9
     mid_order: int = 4
     base_block: int = 0
+    outer_order: int = 0
 
     def __post_init__(self) -> None:
         if self.block not in (0, 2, 3):
@@ -70,6 +77,9 @@ class QuadratureConfig:
                              f"base_order={self.base_order}, mid_block={self.mid_block}")
         if not 0.0 < self.blend < 1.0:
             raise ModelError(f"QuadratureConfig.blend must lie in (0, 1), got {self.blend}")
+        if self.outer_order not in (0, 2) or (self.outer_order and not self.base_block):
+            raise ModelError(f"QuadratureConfig.outer_order must be 0, or 2 with a base_block; got "
+                             f"outer_order={self.outer_order}, base_block={self.base_block}")
         if min(self.order, self.levels, self.mid_order) < 1 or not 0.0 < self.ratio < 1.0 or self.base_order < 0:
             raise ModelError("QuadratureConfig orders and levels must be positive and ratio in (0, 1)")
 
@@ -91,7 +101,8 @@ def quadrature_evaluations(config: QuadratureConfig, shape: tuple[int, int]) -> 
     if config.base_order:
         base = rows * cols * config.base_order**2
     elif uses_base_block(config, shape):
-        base = rows * cols + (config.base_block + 4) ** 2
+        outer = (rows + 2) * (cols + 2) if config.outer_order else rows * cols
+        base = outer + (config.base_block + 4) ** 2
     else:
         base = (rows + 4) * (cols + 4)
     near = config.mid_block**2 * config.mid_order**2
@@ -102,11 +113,14 @@ def quadrature_evaluations(config: QuadratureConfig, shape: tuple[int, int]) -> 
 def uses_base_block(config: QuadratureConfig, shape: tuple[int, int]) -> bool:
     """Whether a render of a ``shape`` grid corrects the midpoint on ``config.base_block`` only.
 
-    Only where the block's padded samples are at most a quarter of the image's pixels: on smaller
-    images the finite differences everywhere cost about as much, and are more accurate.
+    Only where the block's padded samples are at most a quarter of the image's pixels (a sixteenth
+    with ``outer_order`` 2, whose Laplacian is a pass over the whole image): on smaller images the
+    finite differences everywhere cost about as much, and are more accurate (64², two CPU cores: a
+    25-pixel block with the Laplacian outside was no cheaper than the convolution everywhere).
     """
     rows, cols = shape
-    return bool(config.base_block) and 4 * (config.base_block + 4) ** 2 <= rows * cols
+    share = 16 if config.outer_order else 4
+    return bool(config.base_block) and share * (config.base_block + 4) ** 2 <= rows * cols
 
 
 @lru_cache(maxsize=32)
