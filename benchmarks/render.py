@@ -176,15 +176,27 @@ def time_model(name: str, model: Any, theta: np.ndarray, size: int, repeats: int
     return {prefix + k: v for k, v in out.items()}
 
 
-def evaluations(config: Any, model: Any, psf: bool) -> int:
-    """Brightness evaluations per render (the machine-independent cost)."""
-    from bayesphot.render import quadrature_evaluations
-
+def render_shape(model: Any, psf: bool) -> tuple[int, int]:
+    """Pixels a render integrates: the window, padded by the PSF's half size when there is one."""
     rows, cols = model.window.shape
     if psf:
         pad_rows, pad_cols = model.target.psf.half_size_pixels
         rows, cols = rows + 2 * pad_rows, cols + 2 * pad_cols
-    return quadrature_evaluations(config, (rows, cols))
+    return rows, cols
+
+
+def base_block_used(config: Any, model: Any, psf: bool) -> bool:
+    """Whether the render corrects the midpoint on the rule's base block only (large enough images)."""
+    from bayesphot.render.quadrature import uses_base_block
+
+    return uses_base_block(config, render_shape(model, psf))
+
+
+def evaluations(config: Any, model: Any, psf: bool) -> int:
+    """Brightness evaluations per render (the machine-independent cost)."""
+    from bayesphot.render import quadrature_evaluations
+
+    return quadrature_evaluations(config, render_shape(model, psf))
 
 
 def run_one(name: str, size: int, psf: bool, repeats: int, device: str, compile_: bool) -> dict[str, Any]:
@@ -206,12 +218,13 @@ def run_one(name: str, size: int, psf: bool, repeats: int, device: str, compile_
         out["grad_ratio_to_centre"] = out["grad_s"] / out["centre_grad_s"]
         # the same ratio from interleaved calls (robust to a machine whose load drifts)
         ratios = []
-        for _ in range(repeats):
+        for _ in range(max(repeats, 30)):
             _, t_full, _ = time_call(out["_grad_call"], name, 1)
             _, t_centre, _ = time_call(out["centre__grad_call"], name, 1)
             ratios.append(t_full / t_centre)
         out["grad_ratio_interleaved"] = statistics.median(ratios)
         out["evaluations"] = evaluations(model.quadrature, model, psf)
+        out["base_block_used"] = base_block_used(model.quadrature, model, psf)
         out["centre_evaluations"] = evaluations(centre.quadrature, centre, psf)
         del out["_grad_call"], out["centre__grad_call"]
         out["peak_memory_mb"] = peak_memory_mb(name, device)
@@ -270,7 +283,9 @@ def table(rows: list[dict[str, Any]]) -> str:
         j, t = res.get("jax", {}), res.get("torch", {})
         q = (j or t).get("quadrature", {})
         quad = (f"base {q.get('base_order')}, near {q.get('mid_block')}² GL{q.get('mid_order')}, "
-                f"cusp {q.get('block')}² L{q.get('levels')}×{q.get('order')}") if q else "-"
+                f"cusp {q.get('block')}² L{q.get('levels')}×{q.get('order')}"
+                + (f", base block {q['base_block']}²" + (" + Laplacian" if q.get("outer_order") else "")
+                   if (j or t).get("base_block_used") else "")) if q else "-"
         lines.append(
             f"{size:>5}² {'yes' if psf else 'no':>4} | {fmt_ms(j.get('fwd_s'))} {fmt_ms(j.get('grad_s'))} "
             f"{fmt_ms(j.get('centre_grad_s'))} {fmt_ratio(j.get('grad_ratio_interleaved'), 1.0):>6} | "
