@@ -6,8 +6,9 @@ over its area (arcsec²): flux per pixel.  Three rules are blended:
 * **base**: every pixel, one sample at its centre corrected to sixth order by
   finite differences of its neighbours (or a Gauss–Legendre rule); optionally
   (``base_block``) the differences only on a block around c, beyond which the
-  profile is smooth enough for the centre sample alone, the correction's weight
-  falling smoothly to 0 towards the block's edge;
+  profile is smooth enough for the centre sample alone (or, ``outer_order`` 2,
+  the centre sample with the five-point Laplacian's second-order correction),
+  the rest of the correction's weight falling smoothly to 0 towards the block's edge;
 * **near field**: the pixels of a block around the profile centre c, a
   Gauss–Legendre rule per pixel; its weight is 1 for pixels within 2.5 pixels
   of c on both axes (every pixel whose base stencil reaches the samples next to
