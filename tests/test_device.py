@@ -70,7 +70,7 @@ def test_a_base_block_renders_on_meta_device_too(outer_order: int) -> None:
 
     rule = QuadratureConfig(mid_block=13, mid_order=4, block=3, levels=3, order=3, base_block=25,
                             outer_order=outer_order)
-    size = 128 if outer_order else 64
+    size = 240 if outer_order else 64
     assert uses_base_block(rule, (size, size))
     target = bp.TargetImage(np.random.default_rng(2).normal(1.0, 0.1, (size, size)), variance=0.01)
     model = bp.Model("g", "sersic galaxy model", target=target, quadrature=rule, x=30.2, y=31.7, q=0.7, PA=0.4,

@@ -121,7 +121,7 @@ def test_a_base_block_cut_by_the_image_edge_matches_a_larger_grid(name: str, cen
     so are those of the Laplacian outside it (``outer_order`` 2, used on larger images).  A negative x
     of −1.8 in ``centre`` stands for 1.8 pixels left of the right edge."""
     rule = dataclasses.replace(BASE_BLOCK, outer_order=outer_order)
-    rows, cols, pad = (120, 124, 20) if outer_order else (60, 62, 20)
+    rows, cols, pad = (240, 244, 20) if outer_order else (60, 62, 20)
     assert uses_base_block(rule, (rows, cols))
     xc, yc = centre
     centre = (cols + xc if xc == -1.8 else xc, yc)

@@ -131,14 +131,14 @@ def test_cheap_quadrature_is_continuous_too() -> None:
 def test_a_base_block_moves_smoothly_with_the_centre(name: str, param: str, outer_order: int) -> None:
     """The corrected midpoint on a block only (large images): the block snaps to the pixel nearest the
     centre, but its weight has fallen to 0 before a pixel leaves it, so nothing jumps; on a 96² image
-    (128² with the Laplacian outside the block), where the block is used (and, at x, y ≈ 12, cut by the
+    (240² with the Laplacian outside the block), where the block is used (and, at x, y ≈ 12, cut by the
     image's edge)."""
     from bayesphot.render import QuadratureConfig
     from bayesphot.render.quadrature import uses_base_block
 
     rule = QuadratureConfig(mid_block=13, mid_order=4, block=3, levels=3, order=3, base_block=25,
                             outer_order=outer_order)
-    size = 128 if outer_order else 96
+    size = 240 if outer_order else 96
     assert uses_base_block(rule, (size, size))
     check_smooth(name, "float64", 1.5, 3.0, False, param, rule, size=size)
 
