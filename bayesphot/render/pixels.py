@@ -12,8 +12,12 @@ over its area (arcsec²): flux per pixel.  Three rules are blended:
 * **near field**: the pixels of a block around the profile centre c, a
   Gauss–Legendre rule per pixel; its weight is 1 for pixels within 2.5 pixels
   of c on both axes (every pixel whose base stencil reaches the samples next to
-  the cusp) and falls to 0, as a C∞ function of the pixel's offset from c,
-  half a pixel inside the block's edge;
+  the cusp), or up to 3 pixels inside the block's edge in larger blocks, and
+  falls to 0, as a C∞ function of the pixel's offset from c, half a pixel
+  inside the block's edge (a ramp of at most 3 pixels: with the ramp across the
+  whole block, the base rule's error in it, on compact profiles, kept 21-pixel
+  blocks of order 4 over the flux budget, and the chooser fell back to a
+  Gauss–Legendre base on every pixel);
 * **cusp**: the 3 × 3 pixels around c (or the 2 × 2 whose centres bracket c),
   each split at its point nearest c and graded geometrically towards it on
   both axes (the cusp of high-n Sérsics, also when c lies just outside the
@@ -64,6 +68,8 @@ Brightness = Callable[[Array, Array], Array]
 #: pixels whose centre lies within this many pixels of the profile centre (on both axes) take the
 #: near-field rule alone: the base rule's stencil (± 2 pixels) reaches samples near the centre
 _NEAR_FULL = 2.5
+#: the widest ramp (pixels) over which the near-field rule's weight falls to 0 at the block's edge
+_NEAR_RAMP = 3.0
 #: width (pixels) over which the graded rule's split point leaves a pixel edge smoothly
 _CLAMP_SOFTNESS = 1e-3
 
@@ -394,11 +400,13 @@ def integrate_pixels(
         inner = in_rows @ near @ in_cols.T
         near = near + in_rows.T @ (wy[:, None] * wx[None, :] * (graded - inner)) @ in_cols
 
-    # weights of the near-field rule: 1 out to NEAR_FULL pixels from the centre (every pixel
-    # whose base stencil reaches the centre), falling smoothly to 0 half a pixel inside the block's edge
-    ramp = half + 0.5 - _NEAR_FULL
-    wx = _smooth_step((xp.abs(mx - xc) / h - _NEAR_FULL) / ramp)
-    wy = _smooth_step((xp.abs(my - yc) / h - _NEAR_FULL) / ramp)
+    # weights of the near-field rule: 1 out to NEAR_FULL pixels from the centre (every pixel whose base
+    # stencil reaches the centre) or to NEAR_RAMP pixels inside the block's edge if that is further,
+    # falling smoothly to 0 half a pixel inside the block's edge: a large block is a large near field
+    full = max(_NEAR_FULL, half + 0.5 - _NEAR_RAMP)
+    ramp = half + 0.5 - full
+    wx = _smooth_step((xp.abs(mx - xc) / h - full) / ramp)
+    wy = _smooth_step((xp.abs(my - yc) / h - full) / ramp)
     # the block is cut out by flat index (a gather of the block's size) and its correction added back
     index, inside = _block_index(row_c - half, col_c - half, size, (rows, cols))
     taken = xp.take(xp.reshape(image, (-1,)), index)
