@@ -170,16 +170,22 @@ def test_a_chosen_base_block_stays_within_budget_of_the_reference_rule(name: str
     assert max(np.max(np.abs(bare - reference)) / peak, 10 * abs(np.sum(bare) - flux) / flux) > 1e-4
 
 
-@pytest.mark.parametrize("profile", [(2.75, 0.44, 5.01, 1.6585), (2.11, 0.33, 1.25, 1.66), (1.83, 0.37, 3.9, 1.99)],
-                         ids=["n=2.75 q=0.44 Re=5", "n=2.11 q=0.33 Re=1.25", "n=1.83 q=0.37 Re=3.9"])
+@pytest.mark.parametrize("profile", [(2.75, 0.44, 5.01, 1.6585), (2.11, 0.33, 1.25, 1.66), (1.83, 0.37, 3.9, 1.99),
+                                     (5.0, 0.7, 0.8, 0.4)],
+                         ids=["n=2.75 q=0.44 Re=5", "n=2.11 q=0.33 Re=1.25", "n=1.83 q=0.37 Re=3.9",
+                              "n=5 q=0.7 Re=0.8"])
 def test_an_elongated_profile_gets_a_cheap_rule_within_budget(profile: tuple) -> None:
-    """Elongated profiles whose corrected-midpoint base failed the budget with the near-field rules of order
-    4, and which fell back to the reference rule (the first: 12× the evaluations, before the near-field
-    order could be raised; the second, 172 000 evaluations on 64²) or to a Gauss–Legendre base on every
-    pixel (the third, 48 000): near-field rules of order 5 and 6 (first the raised order) must meet the
-    budget (1e-4 of the peak) with a corrected-midpoint base and a fifth of the reference's evaluations,
-    against ``scipy.integrate.dblquad`` on the 5 × 5 central pixels, each split at the pixel's point nearest
-    the centre so that the cusp lies on a corner."""
+    """Profiles that used to get costly rules must get a cheap one within budget.
+
+    The first three are elongated: their corrected-midpoint base failed the budget with near-field rules
+    of order 4, and they fell back to the reference rule (the first: 12× the evaluations, before the
+    near-field order could be raised; the second: 172 000 evaluations on 64²) or to a Gauss–Legendre
+    base on every pixel (the third: 48 000); near-field rules of order 5 and 6 now serve them.  The
+    fourth, compact and cuspy, took the (3, 6, 6) cusp rule (56 000) before the cusp candidates between
+    it and (3, 4, 5).  Each must take a corrected-midpoint base and under a fifth of the reference's
+    evaluations, and meet the budget (1e-4 of the peak) against ``scipy.integrate.dblquad`` on the 5 × 5
+    central pixels, each split at the pixel's point nearest the centre so that the cusp lies on a corner.
+    """
     from scipy import integrate, special
 
     from bayesphot.image import TargetImage
