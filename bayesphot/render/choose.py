@@ -220,12 +220,15 @@ def _base_block_errors(brightness: Callable[[Array, Array], Array], center: tupl
         samples = brightness(x[None, :], y[:, None])
         full = to_numpy(midpoint_correction(samples, step))
         flux = abs(float(np.sum(to_numpy(samples[2:-2, 2:-2])) * step * step + np.sum(full)))
+        if not np.isfinite(flux):
+            worst[:] = np.inf
+            break
         kept = [np.outer(base_block_weight(np.abs(index - dy), block), base_block_weight(np.abs(index - dx), block))
                 for block in blocks]
         for row, outer_order in enumerate(OUTER_ORDERS):
             correction = to_numpy(midpoint_correction(samples, step, outer_order)) if outer_order else full
             tail = float(np.max(np.abs(correction[ring]))) / peak
-            if not np.isfinite(tail) or not np.isfinite(flux) or tail > BASE_SHARE * tolerance:
+            if not np.isfinite(tail) or tail > BASE_SHARE * tolerance:
                 worst[row] = np.inf
                 continue
             for k, weight in enumerate(kept):

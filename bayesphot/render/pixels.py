@@ -149,22 +149,27 @@ def _gauss_nodes(centers: Array, step: float, order: int) -> tuple[Array, Array]
     return nodes, weights
 
 
+#: the 5-point identity, second difference δ² and fourth difference δ⁴ (numpy, one axis)
+_CENTRE = np.array([0.0, 0.0, 1.0, 0.0, 0.0])
+_SECOND = np.array([0.0, 1.0, -2.0, 1.0, 0.0])
+_FOURTH = np.array([1.0, -4.0, 6.0, -4.0, 1.0])
+#: the five-point Laplacian's correction (δx² + δy²)/24, as a 5 × 5 stencil (:func:`_laplacian_midpoint`
+#: applies it by slices)
+_LAPLACIAN_STENCIL = (np.outer(_CENTRE, _SECOND) + np.outer(_SECOND, _CENTRE)) / 24.0
+
+
 def _midpoint_stencil() -> np.ndarray:
     """The 5 × 5 weights of :func:`_corrected_midpoint` (numpy, symmetric)."""
-    centre = np.array([0.0, 0.0, 1.0, 0.0, 0.0])
-    second = np.array([0.0, 1.0, -2.0, 1.0, 0.0])  # δ²
-    fourth = np.array([1.0, -4.0, 6.0, -4.0, 1.0])  # δ⁴
-    return (np.outer(centre, centre) + (np.outer(centre, second) + np.outer(second, centre)) / 24.0
-            - 17.0 * (np.outer(centre, fourth) + np.outer(fourth, centre)) / 5760.0
-            + np.outer(second, second) / 576.0)
+    return (np.outer(_CENTRE, _CENTRE) + _LAPLACIAN_STENCIL
+            - 17.0 * (np.outer(_CENTRE, _FOURTH) + np.outer(_FOURTH, _CENTRE)) / 5760.0
+            + np.outer(_SECOND, _SECOND) / 576.0)
 
 
 _MIDPOINT_STENCIL = _midpoint_stencil()
 #: the corrected midpoint less the centre sample: the correction alone
-_CORRECTION_STENCIL = _MIDPOINT_STENCIL - np.outer(*2 * [np.array([0.0, 0.0, 1.0, 0.0, 0.0])])
-#: the correction less its second-order part, the five-point Laplacian (δx² + δy²)/24
-_SIXTH_ORDER_TERMS = _CORRECTION_STENCIL - (np.outer([0.0, 0.0, 1.0, 0.0, 0.0], [0.0, 1.0, -2.0, 1.0, 0.0])
-                                            + np.outer([0.0, 1.0, -2.0, 1.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0])) / 24.0
+_CORRECTION_STENCIL = _MIDPOINT_STENCIL - np.outer(_CENTRE, _CENTRE)
+#: the correction less its second-order part, the five-point Laplacian's
+_SIXTH_ORDER_TERMS = _CORRECTION_STENCIL - _LAPLACIAN_STENCIL
 
 
 def _corrected_midpoint(f: Array, h: float) -> Array:
