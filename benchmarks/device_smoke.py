@@ -30,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--no-nuts", action="store_true", help="skip the short pyro NUTS run")
     args = parser.parse_args()
 
     from test_backends import MODELS, make_target
@@ -74,6 +75,10 @@ def main() -> None:
                   f"{row.get('value_rel', float('nan')):.1e} {row.get('grad_rel', float('nan')):.1e} "
                   f"{row.get('error', '')}", flush=True)
 
+    if args.no_nuts:
+        if args.out:
+            Path(args.out).write_text(json.dumps({"rows": rows}, indent=1))
+        return
     # pyro NUTS on the device (torch): a short run on the group model
     model = MODELS["group"](make_target())
     image0 = np.asarray(model.render())

@@ -4,8 +4,10 @@
 # Usage (from the repository root, on the GPU machine; the wheels of pyro-ppl, pyro-api, arviz,
 # xarray-einstats, h5netcdf, astropy, pyerfa, astropy-iers-data, array-api-compat and platformdirs
 # for its Python carried in .whl/):
-#     bash benchmarks/gpu_checks.sh quick|lease|stamps|full OUTDIR
-# quick: a two-minute smoke run; lease: what one 15-minute lease holds (about 8 minutes); part1
+#     bash benchmarks/gpu_checks.sh quick|lease2|lease|stamps|full OUTDIR
+# quick: a two-minute smoke run; lease2: one call of under 10 minutes (100 stamps with the default NUTS and with
+# trees of at most 63 steps, each with its lockstep statistics; the render table at 256², 1024², 2048² on both
+# backends; LM + NUTS at 2048²; every model type on the device without the pyro run); lease: what one 15-minute lease holds (about 8 minutes); part1
 # (devices, 64² sampling, stamps) and part2 (calibration, large images, render) together are "full":
 # the benchmarks whose JSON is committed.
 set -u
@@ -28,6 +30,26 @@ if [ "$mode" = quick ]; then
   timeout 240 python3 benchmarks/sampling.py --device cuda --size 64 --no-psf --warmup 200 --draws 200 \
     --only bayesphot handwritten-numpyro --stamps 10 --stamp-warmup 100 --stamp-draws 100 \
     --out "$out/sampling_gpu_quick.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -25
+  exit 0
+fi
+if [ "$mode" = lease2 ]; then
+  filter() { grep -v -i "warn\|arviz\|refactor\|migration\|^ *$"; }
+  step "stamps: 100 in vectorised programs, default NUTS (4 chains x (200 + 500))"
+  timeout 130 python3 benchmarks/sampling.py --device cuda --only none --stamps 100 \
+    --out "$out/sampling_gpu_stamps.json" 2>&1 | filter | tail -5
+  step "render benchmark, both backends, 256² 1024² 2048² (each configuration written as it finishes)"
+  timeout 150 python3 benchmarks/render.py --device cuda --sizes 256 1024 2048 --repeats 5 \
+    --out "$out/render_gpu.json" 2>&1 | tail -18
+  step "stamps: 100, NUTS with trees of at most 63 steps (max_tree_depth 6)"
+  timeout 110 python3 benchmarks/sampling.py --device cuda --only none --stamps 100 --stamp-max-tree-depth 6 \
+    --out "$out/sampling_gpu_stamps_depth6.json" 2>&1 | filter | tail -5
+  step "sampling 2048² with PSF (LM + NUTS 150 + 300, then again compiled)"
+  timeout 80 python3 benchmarks/sampling.py --device cuda --size 2048 --warmup 150 --draws 300 --only bayesphot --rerun \
+    --out "$out/sampling_gpu_2048.json" 2>&1 | filter | tail -6
+  step "devices: every model type, torch and jax, render + log-density gradient against JAX on the CPU"
+  timeout 60 python3 benchmarks/device_smoke.py --device cuda --no-nuts --out "$out/device_gpu.json" 2>&1 \
+    | grep -v "^ " | tail -20
+  step "done"
   exit 0
 fi
 if [ "$mode" = stamps ]; then  # one call of under 10 minutes: the render table, then 100 and 1000 stamps

@@ -219,7 +219,8 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         posts = bp.infer.NUTS(groups, chains=args.stamp_chains, warmup=args.stamp_warmup, draws=args.stamp_draws,
-                              seed=args.seed, device=args.device, progress=args.progress).run()
+                              seed=args.seed, device=args.device, progress=args.progress,
+                              max_tree_depth=args.stamp_max_tree_depth).run()
     wall = time.perf_counter() - t0
     # where the wall time went: start search and sampling (summed over objects), the rest is per-object Python
     start_s = float(sum(p.attrs["map_seconds"] for p in posts))
@@ -235,7 +236,23 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
             "start_search_s": start_s, "sampling_s": sampling_s, "other_s": wall - start_s - sampling_s,
             "batched_objects": int(posts[0].attrs.get("batched_objects", 1)),
             "gradient_evaluations_per_object": float(np.mean([p.attrs["gradient_evaluations"] for p in posts])),
+            "max_tree_depth": args.stamp_max_tree_depth, **lockstep(posts, args.stamp_max_tree_depth),
             **device_memory()}
+
+
+def lockstep(posts: list, max_tree_depth: int) -> dict[str, float]:
+    """What the draws' lockstep cost: the lanes (objects × chains) of one vectorised program step together, so
+    each draw lasts as long as the longest trajectory among them.  Over the draws (warm-up is not recorded):
+    Σ longest / Σ mean trajectory, per program, averaged; and the share of lane-draws at the maximum depth."""
+    size = max(1, int(posts[0].attrs.get("batched_objects", 1)))
+    steps = np.stack([np.asarray(p.idata.sample_stats["n_steps"].values) for p in posts])  # objects, chains, draws
+    factors = []
+    for start in range(0, len(posts), size):
+        lanes = steps[start:start + size].reshape(-1, steps.shape[-1])  # lanes, draws
+        factors.append(float(lanes.max(axis=0).sum() / lanes.mean(axis=0).sum()))
+    return {"lockstep_factor_draws": float(np.mean(factors)), "mean_steps_per_draw": float(steps.mean()),
+            "longest_steps_per_draw": float(np.mean(steps.reshape(-1, steps.shape[-1]).max(axis=0))),
+            "fraction_at_max_depth": float(np.mean(steps >= 2 ** max_tree_depth - 1))}
 
 
 def device_memory() -> dict[str, float]:
@@ -299,6 +316,7 @@ def main() -> None:
     parser.add_argument("--stamp-chains", type=int, default=4)
     parser.add_argument("--stamp-warmup", type=int, default=200)
     parser.add_argument("--stamp-draws", type=int, default=500)
+    parser.add_argument("--stamp-max-tree-depth", type=int, default=10)
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--rerun", action="store_true", help="run bayesphot's NUTS a second time, compiled (warm)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sampling.json"))
@@ -362,7 +380,11 @@ def main() -> None:
     for count in args.stamps:
         print(f"running {count} stamps ...", flush=True)
         stamps.append(run_stamps(count, args))
-        print(f"  {stamps[-1]['wall_s']:.1f} s: {stamps[-1]['objects_per_hour']:.0f} objects/hour", flush=True)
+        st = stamps[-1]
+        print(f"  {st['wall_s']:.1f} s: {st['objects_per_hour']:.0f} objects/hour (start {st['start_search_s']:.1f} s, "
+              f"sampling {st['sampling_s']:.1f} s, other {st['other_s']:.1f} s; {st['batched_objects']} a program; "
+              f"lockstep {st['lockstep_factor_draws']:.2f}, steps/draw {st['mean_steps_per_draw']:.1f}, "
+              f"at max depth {st['fraction_at_max_depth']:.4f})", flush=True)
         save(args, map_seconds, results, stamps)
     by = {r["config"]: r for r in results}
     for r in results:
