@@ -68,3 +68,19 @@ def test_sampler_start_reuses_the_fit_covariance() -> None:
     np.testing.assert_allclose(start.inverse_mass_matrix, result.covariance_unconstrained, rtol=1e-12)
     sky["I"].value = 2.5  # the model moved since the fit: its covariance no longer applies
     assert last_fit(sky, program.free.labels(), program.free.transforms, program.free.unconstrained()) is None
+
+
+def test_a_posterior_lists_an_unresolved_pixel_rule_among_its_issues() -> None:
+    """What the pixel-rule choice found (a profile narrower than the rules resolve, carried by the posterior's
+    ``quadrature_issues`` attribute, which the samplers fill from their model) is an issue of the posterior,
+    also once read back from a file; a posterior without it has none."""
+    import json
+
+    line = "pixel integration of gal uncertain to at least 2.4e-04 of its peak pixel"
+    draws = np.random.default_rng(3).normal(3.0, 0.1, (2, 200))
+    idata = from_dict_compat({"posterior": {"sky:I": draws},
+                              "sample_stats": {"diverging": np.zeros(draws.shape, dtype=bool)}}, {},
+                             {"parameters": '["sky:I"]', "quadrature_issues": json.dumps([line])})
+    post = Posterior(idata=idata, names=["sky:I"])
+    assert diagnose(post, min_ess=1, warn=False) == [line]
+    assert diagnose(_posterior(draws), min_ess=1, warn=False) == []

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
@@ -334,3 +335,44 @@ def test_profiles_narrower_than_a_third_of_a_pixel_are_within_budget(profile: tu
         error = choose._error(choose._probe(brightness, centre, step, rule),
                               choose._probe(brightness, centre, step, finer))
     assert error <= 1e-4
+
+
+#: a rule finer than the chooser's own check (RESOLUTION_CHECK): an independent judge of its findings
+FINEST = QuadratureConfig(base_order=8, mid_block=25, mid_order=24, levels=20, order=12, ratio=0.2)
+
+
+def test_a_profile_narrower_than_the_rules_resolve_is_reported() -> None:
+    """q = 0.1, Re = 1.1 pixels: a profile a tenth of a pixel across its minor axis, which no rule here
+    resolves (measured at Re = 1, n = 2: the reference 2.4e-4 of the peak off a much finer rule, which was
+    itself 2.2e-4 off a finer one still).  Before, the chooser returned a rule that matched the reference
+    and passed it as within budget.  Now the rule carries its error against the finer rule, over the
+    1e-4 budget, and a QuadratureWarning says so.  Independently of the chooser's own check: the chosen
+    rule against a finer rule still (:data:`FINEST`), at the chooser's three offsets, is over the budget
+    too: the report is no false alarm.  A resolved profile (q = 0.7, Re = 3.1 pixels) carries no error
+    and no warning, and is within the budget of that rule."""
+    from bayesphot.errors import QuadratureWarning
+    from bayesphot.image import TargetImage
+    from bayesphot.models import Model
+    from bayesphot.models.base import choice_backend
+    from bayesphot.models.shared_quadrature import quadrature_issues
+    from bayesphot.render import choose
+
+    def model(q: float, re: float) -> Model:
+        return Model("g", "sersic galaxy model", target=TargetImage(np.zeros((64, 64))), x=31.3, y=31.8,
+                     PA=0.45, Ie=1.3, n=2.2, Re=re, q=q)
+
+    narrow, resolved = model(0.1, 1.1), model(0.7, 3.1)
+    with pytest.warns(QuadratureWarning, match="narrower than the pixel quadrature resolves"):
+        rule = narrow.quadrature
+    assert rule.resolution_error > 1e-4
+    assert quadrature_issues(narrow) and "uncertain to at least" in quadrature_issues(narrow)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", QuadratureWarning)
+        assert resolved.quadrature.resolution_error == 0.0
+    assert quadrature_issues(resolved) == []
+    with choice_backend():
+        for m, over in ((narrow, True), (resolved, False)):
+            brightness, centre, step = m.choice_profile()
+            error = choose._error(choose._probe(brightness, centre, step, m.quadrature),
+                                  choose._probe(brightness, centre, step, FINEST))
+            assert (error > 1e-4) == over, error

@@ -107,3 +107,25 @@ def test_a_component_only_an_outlier_has_does_not_break_the_split() -> None:
     groups = split_outliers([*ordinary, lopsided])
     assert sorted(i for g in groups for i in g) == [0, 1, 2, 3, 4]
     assert groups[0] == [0, 1, 2, 3]
+
+
+def test_a_narrow_object_in_a_batch_flags_itself_not_the_others() -> None:
+    """One edge-on object (q = 0.1, Re = 1.1 pixels: narrower than the pixel rules resolve) among three
+    resolved ones: the shared rule is chosen with it among the extremes and carries its resolution error;
+    each object is then checked on its own under that rule, so the narrow one's components report the
+    error (≥ the 1e-4 budget) and the others none.  They still share one rule and one structure."""
+    import warnings
+
+    from bayesphot.errors import QuadratureWarning
+    from bayesphot.models.shared_quadrature import quadrature_issues
+
+    stamps = [_stamp(3.0, 2.0, 0.6), _stamp(2.5, 1.5, 0.7), _stamp(3.5, 2.5, 0.5), _stamp(1.1, 2.2, 0.1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuadratureWarning)
+        with bp.backend.using("jax"), shared_quadrature(stamps):
+            rules = [s.models["gal"].quadrature for s in stamps]
+            issues = [quadrature_issues(s) for s in stamps]
+            keys = {Program(s).lower("log_density").key for s in stamps}
+    assert len(set(rules)) == 1 and len(keys) == 1
+    assert rules[-1].resolution_error > 1e-4 and all(r.resolution_error == 0.0 for r in rules[:-1])
+    assert issues[:-1] == [[], [], []] and len(issues[-1]) == 1 and "gal" in issues[-1][0]

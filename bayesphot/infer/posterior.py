@@ -266,6 +266,8 @@ def diagnose(post: Posterior, min_ess: float | None = None, max_tree_depth: int 
                 slowest = sorted(names, key=lambda n: float(np.min(ess[n].values)))[:3]
             issues.append(f"{100 * saturated:.1f}% of draws hit the maximum tree depth {max_tree_depth} "
                           f"(slowest-mixing: {', '.join(slowest)}); the mass matrix may be poor")
+    # found when the pixel rules were chosen (a profile narrower than they resolve), kept with the posterior
+    issues.extend(json.loads(idata.posterior.attrs.get("quadrature_issues", "[]")))
     if warn:
         for text in issues:
             warnings.warn(text, SamplingWarning, stacklevel=3)

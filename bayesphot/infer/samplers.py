@@ -31,6 +31,7 @@ from ..backend import current as current_backend
 from ..errors import FitError, SamplingTimeLimitError
 from ..models.base import Model
 from ..models.defaults import default_priors
+from ..models.shared_quadrature import quadrature_issues
 from ..priors.distributions import Prior
 from ..program import Program
 from .labels import relabel_mode
@@ -294,6 +295,7 @@ class _Sampler:
             "priors": json.dumps(priors), "cyclic": json.dumps(cyclic),
             "map_u": json.dumps((start or self.start).u.tolist() if (start or self.start) else []),
             "inference_library": self.backend,
+            "quadrature_issues": json.dumps(quadrature_issues(program.model)),
         }
         attrs.update({key: (json.dumps(v) if isinstance(v, (list, dict)) else v) for key, v in info.items()})
         idata = from_dict_compat(groups, dims, attrs)

@@ -54,16 +54,12 @@ _AUTO_CHOICES: dict[tuple, QuadratureConfig] = {}
 def choice_backend() -> Iterator[None]:
     """Where quadrature rules are chosen: eager torch on the CPU in float64 (no per-shape compilation
     for the many small probe renders), or the current backend when torch is missing."""
-    try:
-        probe = backend.using("torch", device="cpu", dtype="float64")
-        probe.__enter__()
-    except Exception:  # torch missing: probe on the current backend
-        probe = None
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(backend.using("torch", device="cpu", dtype="float64"))
+        except Exception:  # torch missing: probe on the current backend
+            pass
         yield
-    finally:
-        if probe is not None:
-            probe.__exit__(None, None, None)
 
 
 def pixel_grid(window: Window, pixelscale: float, oversampling: int = 1) -> PixelGrid:

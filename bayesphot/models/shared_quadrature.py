@@ -18,12 +18,14 @@ them.  The models get their ``"auto"`` setting back afterwards.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
 
 from ..errors import ModelError
 from ..render import QuadratureConfig, choose_common_quadrature, quadrature_evaluations
+from ..render.choose import DEFAULT_TOLERANCE, UNRESOLVED, resolution_error
 from .base import Model, choice_backend
 
 
@@ -74,6 +76,24 @@ def common_rule(leaves: list[Model]) -> QuadratureConfig | None:
             return None
         return choose_common_quadrature([(brightness, center) for brightness, center, _ in profiles],
                                         profiles[0][2])
+
+
+def quadrature_issues(model: Model) -> list[str]:
+    """One line per component of ``model`` whose pixel rule was found not to resolve its profile.
+
+    Reads each component's current rule (:attr:`Model.quadrature`, chosen at the current values for an
+    automatic one) and reports those carrying a ``resolution_error``
+    (:func:`bayesphot.render.choose.resolution_error`).
+    """
+    issues = []
+    for path, leaf in _leaves(model):
+        if leaf.choice_step() is None:
+            continue  # no profile integrated over pixels
+        error = leaf.quadrature.resolution_error
+        if error > 0.0:
+            issues.append(f"pixel integration of {path} uncertain to at least {error:.1e} of its peak pixel: a "
+                          "profile narrower than the quadrature resolves (see QuadratureConfig.resolution_error)")
+    return issues
 
 
 #: a compiled program costs about as much as sampling this many objects (CPU, 64² stamps: 10–20 s of
@@ -162,6 +182,24 @@ def split_outliers(models: list[Model], max_splits: int = 3) -> list[list[int]]:
     return [main, *apart]
 
 
+def _own_errors(leaves: list[Model], rule: QuadratureConfig) -> list[float]:
+    """Each leaf's ``resolution_error`` under the shared ``rule``: all 0 when the extremes it was chosen from
+    are resolved; else each leaf checked on its own (a rare case: one narrow extreme should not flag the rest)."""
+    if rule.resolution_error <= 0.0:
+        return [0.0] * len(leaves)
+    errors = []
+    with choice_backend():
+        for leaf in leaves:
+            profile = leaf.choice_profile()
+            if profile is None:
+                errors.append(rule.resolution_error)
+                continue
+            brightness, center, step = profile
+            error = resolution_error([(brightness, center)], step, rule)
+            errors.append(error if error > UNRESOLVED * DEFAULT_TOLERANCE else 0.0)
+    return errors
+
+
 @contextlib.contextmanager
 def shared_quadrature(models: list[Model], groups: list[list[int]] | None = None
                       ) -> Iterator[dict[str, QuadratureConfig]]:
@@ -194,8 +232,9 @@ def shared_quadrature(models: list[Model], groups: list[list[int]] | None = None
                 rule = _group_rule(leaves)
                 if g == 0:
                     chosen[path] = rule
-                for leaf in leaves:
-                    leaf.quadrature = rule
+                for leaf, own in zip(leaves, _own_errors(leaves, rule), strict=True):
+                    # the same rule (resolution_error takes no part in comparisons: one compiled program)
+                    leaf.quadrature = dataclasses.replace(rule, resolution_error=own)
                     changed.append(leaf)
         yield chosen
     finally:
@@ -203,4 +242,5 @@ def shared_quadrature(models: list[Model], groups: list[list[int]] | None = None
             leaf.quadrature = "auto"
 
 
-__all__ = ["PROGRAM_COST_OBJECTS", "common_rule", "finest", "shared_quadrature", "split_outliers"]
+__all__ = ["PROGRAM_COST_OBJECTS", "common_rule", "finest", "quadrature_issues", "shared_quadrature",
+           "split_outliers"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -46,6 +46,12 @@ class QuadratureConfig:
       derivatives, falls off faster than the sixth-order correction's size: wide
       profiles need much smaller blocks with it), the sixth-order terms then
       being what the block adds.
+    * ``resolution_error``: not a setting but a finding of the automatic choice
+      (0 otherwise): the rule's error over the peak pixel against a much finer
+      rule, when that exceeds the accuracy budget: a profile narrower than these
+      rules resolve (an axis ratio of 0.1 or less, or a tenth of a pixel
+      across), whose rendering near its centre is uncertain to at least that
+      much.  It takes no part in comparisons, hashing or ``repr``.
 
     Models choose a configuration per profile by default (``quadrature="auto"``,
     :func:`~bayesphot.render.choose_quadrature`): narrow, elongated profiles
@@ -62,6 +68,7 @@ class QuadratureConfig:
     mid_order: int = 4
     base_block: int = 0
     outer_order: int = 0
+    resolution_error: float = field(default=0.0, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.block not in (0, 2, 3):
