@@ -237,21 +237,36 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
             "batched_objects": int(posts[0].attrs.get("batched_objects", 1)),
             "gradient_evaluations_per_object": float(np.mean([p.attrs["gradient_evaluations"] for p in posts])),
             "max_tree_depth": args.stamp_max_tree_depth, **lockstep(posts, args.stamp_max_tree_depth),
+            # objects whose start curvature was not trusted sample with an adapted mass matrix, in a program
+            # of their own (on a GPU about as long as the main program, whatever its size)
+            "adaptive_objects": int(sum("+adapted" in str(p.attrs.get("mass_matrix", "")) for p in posts)),
             **device_memory()}
 
 
-def lockstep(posts: list, max_tree_depth: int) -> dict[str, float]:
+def lockstep(posts: list, max_tree_depth: int, pixels: int = 64 * 64) -> dict[str, float]:
     """What the draws' lockstep cost: the lanes (objects × chains) of one vectorised program step together, so
     each draw lasts as long as the longest trajectory among them.  Over the draws (warm-up is not recorded):
-    Σ longest / Σ mean trajectory, per program, averaged; and the share of lane-draws at the maximum depth."""
-    size = max(1, int(posts[0].attrs.get("batched_objects", 1)))
+    Σ longest / Σ mean trajectory, per program, averaged; and the share of lane-draws at the maximum depth.
+
+    The programs are rebuilt as the sampler makes them: objects with an adapted mass matrix apart from the
+    others, each set in the padded slices of :func:`bayesphot.infer._numpyro.nuts_batch_size`.
+    """
+    from bayesphot.infer._numpyro import nuts_batch_size
+    from bayesphot.infer.slices import padded_slices
+
     steps = np.stack([np.asarray(p.idata.sample_stats["n_steps"].values) for p in posts])  # objects, chains, draws
+    adapted = np.array(["+adapted" in str(p.attrs.get("mass_matrix", "")) for p in posts])
     factors = []
-    for start in range(0, len(posts), size):
-        lanes = steps[start:start + size].reshape(-1, steps.shape[-1])  # lanes, draws
-        factors.append(float(lanes.max(axis=0).sum() / lanes.mean(axis=0).sum()))
+    for members in (np.flatnonzero(~adapted), np.flatnonzero(adapted)):
+        if not len(members):
+            continue
+        for index, real in padded_slices(len(members), nuts_batch_size(pixels, steps.shape[1])):
+            lanes = steps[members[index[:real]]].reshape(-1, steps.shape[-1])  # lanes, draws
+            factors.append(float(lanes.max(axis=0).sum() / lanes.mean(axis=0).sum()))
+    main = steps[~adapted] if np.any(~adapted) else steps
     return {"lockstep_factor_draws": float(np.mean(factors)), "mean_steps_per_draw": float(steps.mean()),
-            "longest_steps_per_draw": float(np.mean(steps.reshape(-1, steps.shape[-1]).max(axis=0))),
+            "longest_steps_per_draw_main": float(np.mean(main.reshape(-1, steps.shape[-1]).max(axis=0))),
+            "mean_steps_per_draw_adaptive": float(steps[adapted].mean()) if np.any(adapted) else float("nan"),
             "fraction_at_max_depth": float(np.mean(steps >= 2 ** max_tree_depth - 1))}
 
 
@@ -384,7 +399,7 @@ def main() -> None:
         print(f"  {st['wall_s']:.1f} s: {st['objects_per_hour']:.0f} objects/hour (start {st['start_search_s']:.1f} s, "
               f"sampling {st['sampling_s']:.1f} s, other {st['other_s']:.1f} s; {st['batched_objects']} a program; "
               f"lockstep {st['lockstep_factor_draws']:.2f}, steps/draw {st['mean_steps_per_draw']:.1f}, "
-              f"at max depth {st['fraction_at_max_depth']:.4f})", flush=True)
+              f"at max depth {st['fraction_at_max_depth']:.4f}; {st['adaptive_objects']} adaptive)", flush=True)
         save(args, map_seconds, results, stamps)
     by = {r["config"]: r for r in results}
     for r in results:
