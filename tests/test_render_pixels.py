@@ -376,3 +376,15 @@ def test_a_profile_narrower_than_the_rules_resolve_is_reported() -> None:
             error = choose._error(choose._probe(brightness, centre, step, m.quadrature),
                                   choose._probe(brightness, centre, step, FINEST))
             assert (error > 1e-4) == over, error
+
+
+def test_a_non_finite_probe_never_passes_the_chooser() -> None:
+    """A NaN in a candidate's probe image: its error is infinite (Python's max() had skipped the NaN, and the
+    error came out 0: a candidate rendering NaN passed as exact)."""
+    from bayesphot.render import choose
+
+    reference = [np.ones((5, 5))]
+    image = np.ones((5, 5))
+    image[2, 2] = np.nan
+    assert choose._error([image], reference) == np.inf
+    assert choose._error([np.ones((5, 5)) * (1 + 1e-6)], reference) == pytest.approx(1e-5)
