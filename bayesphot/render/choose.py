@@ -10,6 +10,10 @@ the centre, and returns the first candidate within ``tolerance`` of the peak
 pixel (and within ``tolerance`` / 10 in the total flux).  Its base rule then gets the
 smallest block outside which the corrected midpoint's correction can be left out
 within half the tolerance, judged on a larger probe grid (:func:`_base_block_errors`).
+Last, the choice is checked against a rule much finer than the reference
+(:func:`resolution_error`): for profiles narrower than the rules resolve (axis
+ratios of about 0.1) the reference is itself off, and the rule then carries
+that error (``QuadratureConfig.resolution_error``) with a warning.
 Models call it when
 they are prepared for rendering (the choice is then fixed for every compiled
 function built from the model).
@@ -147,7 +151,9 @@ def choose_quadrature(
     QuadratureConfig
         The cheapest candidate that meets the tolerance (the near-field rule's order raised up to
         the reference's when no cusp rule suffices with the first near-field rule that does), or
-        :data:`REFERENCE_QUADRATURE` when none does (narrow or very cuspy profiles, which need the fine rule).
+        :data:`REFERENCE_QUADRATURE` when none does (narrow or very cuspy profiles, which need the fine rule);
+        with ``resolution_error`` set (and a :class:`~bayesphot.errors.QuadratureWarning`) when it is over
+        twice ``tolerance`` from :data:`RESOLUTION_CHECK`.
     """
     namespace(center[0])  # fail early on a non-array centre
     return choose_common_quadrature([(brightness, center)], step, tolerance)
