@@ -32,8 +32,10 @@ within half a pixel of c are dropped (they only feed pixels whose base weight
 is exactly 0), so no cusp-sized number is added and taken off again, which
 keeps float32 accurate.  No Python loops over pixels and no in-place writes:
 the near-field block is cut out of the image by a gather and put back by a
-scatter-add (:func:`~bayesphot.backend.add_at`), the small cusp block out of the
-near-field block by one-hot matrices; all work under JAX tracing and torch alike.
+scatter-add (:func:`~bayesphot.backend.add_at`); the small cusp block is placed
+into the near-field block by zero padding, and its weights, exactly 0 beyond its
+reach, are computed on the whole near-field block; all work under JAX tracing
+and torch alike.
 
 The brightness is called twice per render: on the base rule's separable
 (rows, 1) × (1, cols) grid, and on the small grids of the other rules (near
@@ -241,12 +243,48 @@ def _add_block(image: Array, block: Array, row0: Array, col0: Array) -> Array:
     return xp.reshape(flat, (rows, cols))
 
 
-def _one_hot(start: Array, count: int, length: int, dtype) -> Array:
-    """(count, length) matrix selecting indices start … start+count-1 of an axis."""
-    xp = namespace(start)
-    dev = device_of(start)
-    idx = start + xp.arange(count, dtype=start.dtype, device=dev)
-    return xp.astype(idx[:, None] == xp.arange(length, dtype=start.dtype, device=dev)[None, :], dtype)
+#: the cusp block lies in this many pixels around the centre pixel, on each axis (3 × 3, or 2 × 2
+#: whose centres bracket the profile centre)
+_CUSP_FRAME = 3
+
+
+def _embed_axis(values: Array, shift: Array, axis: int) -> Array:
+    """``values`` (k along ``axis``, k ≤ 3) placed ``shift`` (0 … 3 − k) into a 3-wide frame, zeros around.
+
+    One zero-padded copy per possible shift, chosen by ``where``: elementwise work that XLA fuses
+    with what surrounds it, unlike one-hot matrix products (two small matrix kernels each, and
+    more in the gradient).
+    """
+    xp = namespace(values)
+    k = values.shape[axis]
+
+    def zeros(n: int) -> Array:
+        shape = (n, values.shape[1]) if axis == 0 else (values.shape[0], n)
+        return xp.zeros(shape, dtype=values.dtype, device=device_of(values))
+
+    def shifted(s: int) -> Array:
+        parts = ([zeros(s)] if s else []) + [values] + ([zeros(_CUSP_FRAME - k - s)] if _CUSP_FRAME - k - s else [])
+        return xp.concat(parts, axis=axis) if len(parts) > 1 else values
+
+    framed = shifted(0)
+    for s in range(1, _CUSP_FRAME - k + 1):
+        framed = xp.where(shift == s, shifted(s), framed)
+    return framed
+
+
+def _embed(block: Array, row0: Array, col0: Array, size: int) -> Array:
+    """A (``size``, ``size``) array, zero but for the small ``block`` at (``row0``, ``col0``).
+
+    ``row0`` and ``col0`` (0-d integer arrays) lie in the 3 × 3 pixels around the centre of the
+    array (odd ``size``), as does the block.
+    """
+    xp = namespace(block)
+    lo = size // 2 - 1
+    framed = _embed_axis(_embed_axis(block, row0 - lo, 0), col0 - lo, 1)
+    pad_rows = xp.zeros((lo, _CUSP_FRAME), dtype=block.dtype, device=device_of(block))
+    framed = xp.concat([pad_rows, framed, pad_rows], axis=0)
+    pad_cols = xp.zeros((size, lo), dtype=block.dtype, device=device_of(block))
+    return xp.concat([pad_cols, framed, pad_cols], axis=1)
 
 
 def _block_index(row0: Array, col0: Array, size: int, shape: tuple[int, int]) -> tuple[Array, Array]:
@@ -267,17 +305,25 @@ def _block_index(row0: Array, col0: Array, size: int, shape: tuple[int, int]) ->
 
 
 def _graded_nodes(centers: Array, step: float, cusp: Array, config: QuadratureConfig) -> tuple[Array, Array]:
-    """Per-pixel nodes/weights (cols, 2·order) split at the point of each pixel nearest ``cusp``.
+    """Per-pixel nodes/weights (..., cols, 2·order) split at the point of each pixel nearest ``cusp``.
 
     Each side gets the geometrically graded rule crowding towards the split point, so
     the rule resolves the cusp whether it lies inside the pixel or just
-    outside it; nodes and weights are continuous in ``cusp``.
+    outside it; nodes and weights are continuous in ``cusp``.  ``centers`` (..., cols) and ``cusp``
+    (..., 1): both axes in one call (stacked on a leading axis) make one set of small kernels, forward
+    and in the gradient, instead of one per axis.
     """
     xp = namespace(centers)
     t_np, w_np = graded_rule(config.levels, config.order, config.ratio)
-    t, w = _const(t_np, centers)[None, :], _const(w_np, centers)[None, :]
-    lo = centers[:, None] - 0.5 * step
-    hi = centers[:, None] + 0.5 * step
+    n = t_np.size
+    # both sides at once: node c + t (e − c) and weight ∓w (e − c), e the pixel's edge on that side
+    # (c − t·(c − lo) and w·(c − lo) on the left, bit for bit): one subtraction carries the
+    # dependence on the split point, and no concatenation of the sides (nor its transpose) is needed
+    t = _const(np.concatenate([t_np, t_np]), centers)
+    w = _const(np.concatenate([-w_np, w_np]), centers)
+    half = _const(np.repeat([-0.5 * step, 0.5 * step], n), centers)
+    lo = centers[..., None] - 0.5 * step
+    hi = centers[..., None] + 0.5 * step
     # the split point: the cusp clamped into the pixel, by a C∞ clamp (within 5e-4 pixel of the hard
     # one, far inside the innermost graded interval), so that nodes are C¹ in the cusp's position
     # and the gradient has no kink when the cusp crosses a pixel edge
@@ -286,17 +332,9 @@ def _graded_nodes(centers: Array, step: float, cusp: Array, config: QuadratureCo
     def soft_max0(u: Array) -> Array:
         return 0.5 * (u + xp.sqrt(u * u + delta2))
 
-    c = lo + soft_max0(cusp - lo) - soft_max0(cusp - hi)
-    left, right = c - lo, hi - c
-    nodes = xp.concat([c - t * left, c + t * right], axis=1)
-    weights = xp.concat([w * left, w * right], axis=1)
-    return nodes, weights
-
-
-def _edge_distance(centers: Array, cusp: Array, step: float) -> Array:
-    """Distance (pixels) from ``cusp`` to each pixel's interval along one axis (0 inside)."""
-    xp = namespace(centers)
-    return xp.maximum(xp.abs(centers - cusp) / step - 0.5, xp.zeros_like(centers))
+    c = lo + soft_max0(cusp[..., None] - lo) - soft_max0(cusp[..., None] - hi)
+    to_edge = (centers[..., None] + half) - c
+    return c + t * to_edge, w * to_edge
 
 
 # ----------------------------------------------------------------------------- the rule
@@ -377,8 +415,8 @@ def integrate_pixels(
         k = config.block
         cx = grid.x0 + h * xp.astype(col0 + xp.arange(k, dtype=col0.dtype, device=dev), dtype)
         cy = grid.y0 + h * xp.astype(row0 + xp.arange(k, dtype=row0.dtype, device=dev), dtype)
-        gxn, gxw = _graded_nodes(cx, h, xc, config)
-        gyn, gyw = _graded_nodes(cy, h, yc, config)
+        gn, gw = _graded_nodes(xp.stack([cx, cy]), h, xp.stack([xc, yc])[:, None], config)
+        (gxn, gyn), (gxw, gyw) = (gn[0], gn[1]), (gw[0], gw[1])
         points.append(_tensor_points(gxn, gyn))
     if base_block:
         points.append((bx[None, :], by[:, None]))
@@ -395,28 +433,35 @@ def integrate_pixels(
         else:
             image = _corrected_midpoint(samples, h)
     near = _tensor_sum(values[1], xw, yw)
-    if config.block:
-        reach = 0.5 * (config.block - 1)
-        graded = _tensor_sum(values[2], gxw, gyw)
-        wx = _smooth_step((_edge_distance(cx, xc, h) - config.blend * reach) / ((1.0 - config.blend) * reach))
-        wy = _smooth_step((_edge_distance(cy, yc, h) - config.blend * reach) / ((1.0 - config.blend) * reach))
-        in_rows = _one_hot(row0 - (row_c - half), k, size, dtype)
-        in_cols = _one_hot(col0 - (col_c - half), k, size, dtype)
-        inner = in_rows @ near @ in_cols.T
-        near = near + in_rows.T @ (wy[:, None] * wx[None, :] * (graded - inner)) @ in_cols
-
     # weights of the near-field rule: 1 out to NEAR_FULL pixels from the centre (every pixel whose base
     # stencil reaches the centre) or to NEAR_RAMP pixels inside the block's edge if that is further,
     # falling smoothly to 0 half a pixel inside the block's edge: a large block is a large near field
     full = max(_NEAR_FULL, half + 0.5 - _NEAR_RAMP)
     ramp = half + 0.5 - full
-    wx = _smooth_step((xp.abs(mx - xc) / h - full) / ramp)
-    wy = _smooth_step((xp.abs(my - yc) / h - full) / ramp)
+    # both axes at once, (2, size): one small fused kernel per step instead of one per axis
+    distance = xp.abs(xp.stack([mx, my]) - xp.stack([xc, yc])[:, None]) / h
+    steps = [(distance - full) / ramp]
+    if config.block:
+        # the cusp rule's weights, on the near block's pixels too: its weight is a function of the
+        # distance from the centre to the pixel's interval, exactly 0 on every pixel outside the cusp
+        # block (≥ `reach` from the centre), so the cusp block needs no cutting out
+        reach = 0.5 * (config.block - 1)
+        outside = xp.maximum(distance - 0.5, xp.zeros_like(distance))
+        steps.append((outside - config.blend * reach) / ((1.0 - config.blend) * reach))
+    # (rules, 2, size) per-axis weights, and their (rules, size, size) products: one kernel for
+    # every rule and axis, forward and in the gradient
+    axis_weights = _smooth_step(xp.stack(steps))
+    weights = axis_weights[:, 1, :, None] * axis_weights[:, 0, None, :]
+    if config.block:
+        graded = _tensor_sum(values[2], gxw, gyw)
+        placed = _embed(graded, row0 - (row_c - half), col0 - (col_c - half), size)
+        near = near + weights[1] * (placed - near)
+
     # the block is cut out by flat index (a gather of the block's size) and its correction added back
     index, inside = _block_index(row_c - half, col_c - half, size, (rows, cols))
     taken = xp.take(xp.reshape(image, (-1,)), index)
     base = xp.reshape(xp.where(inside, taken, xp.zeros_like(taken)), (size, size))
-    return _add_block(image, (wy[:, None] * wx[None, :]) * (near - base), row_c - half, col_c - half)
+    return _add_block(image, weights[0] * (near - base), row_c - half, col_c - half)
 
 
 def base_block_weight(distance: Array, block: int) -> Array:
