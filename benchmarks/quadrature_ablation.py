@@ -73,7 +73,7 @@ def measure(size: int, device: str, rounds: int) -> list[dict[str, Any]]:
     """Kernels and median value-and-gradient time of every rule of the ladder at ``size``²."""
     import jax
     import jax.numpy as jnp
-    from render import PARAMS, build_model
+    from render import PARAMS, base_block_used, build_model
 
     import bayesphot as bp
     from bayesphot.render import quadrature_evaluations
@@ -83,7 +83,7 @@ def measure(size: int, device: str, rounds: int) -> list[dict[str, Any]]:
         w = be.asarray(np.random.default_rng(0).uniform(0.5, 1.5, (size, size)))
         for label, rule in ladder().items():
             model, theta = build_model(size, False, rule)
-            if rule.base_block and not _uses_block(rule, size):
+            if rule.base_block and not base_block_used(rule, model, False):
                 continue  # too small an image for a base block: the same program as the rung before
             vec = be.asarray(theta)
 
@@ -107,12 +107,6 @@ def measure(size: int, device: str, rounds: int) -> list[dict[str, Any]]:
         row["median_s"] = statistics.median(row.pop("times"))
         row["ratio_to_centre"] = row["median_s"] / centre
     return rows
-
-
-def _uses_block(rule: Any, size: int) -> bool:
-    from bayesphot.render.quadrature import uses_base_block
-
-    return uses_base_block(rule, (size, size))
 
 
 def main() -> None:

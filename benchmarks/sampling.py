@@ -237,16 +237,15 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
             "batched_objects": int(posts[0].attrs.get("batched_objects", 1)),
             "gradient_evaluations_per_object": float(np.mean([p.attrs["gradient_evaluations"] for p in posts])),
             "max_tree_depth": args.stamp_max_tree_depth, **lockstep(posts, args.stamp_max_tree_depth),
-            # objects whose start curvature was not trusted sample with an adapted mass matrix, in a program
-            # of their own (on a GPU about as long as the main program, whatever its size)
-            "adaptive_objects": int(sum("+adapted" in str(p.attrs.get("mass_matrix", "")) for p in posts)),
             **device_memory()}
 
 
-def lockstep(posts: list, max_tree_depth: int, pixels: int = 64 * 64) -> dict[str, float]:
+def lockstep(posts: list, max_tree_depth: int, pixels: int = 64 * 64) -> dict[str, float | int]:
     """What the draws' lockstep cost: the lanes (objects × chains) of one vectorised program step together, so
     each draw lasts as long as the longest trajectory among them.  Over the draws (warm-up is not recorded):
-    Σ longest / Σ mean trajectory, per program, averaged; and the share of lane-draws at the maximum depth.
+    Σ longest / Σ mean trajectory, per program, averaged; the share of lane-draws at the maximum depth; and
+    the number of adaptive objects (their start curvature was not trusted: they sample with an adapted mass
+    matrix in a program of their own, on a GPU about as long as the main program, whatever its size).
 
     The programs are rebuilt as the sampler makes them: objects with an adapted mass matrix apart from the
     others, each set in the padded slices of :func:`bayesphot.infer._numpyro.nuts_batch_size`.
@@ -267,7 +266,8 @@ def lockstep(posts: list, max_tree_depth: int, pixels: int = 64 * 64) -> dict[st
     return {"lockstep_factor_draws": float(np.mean(factors)), "mean_steps_per_draw": float(steps.mean()),
             "longest_steps_per_draw_main": float(np.mean(main.reshape(-1, steps.shape[-1]).max(axis=0))),
             "mean_steps_per_draw_adaptive": float(steps[adapted].mean()) if np.any(adapted) else float("nan"),
-            "fraction_at_max_depth": float(np.mean(steps >= 2 ** max_tree_depth - 1))}
+            "fraction_at_max_depth": float(np.mean(steps >= 2 ** max_tree_depth - 1)),
+            "adaptive_objects": int(adapted.sum())}
 
 
 def device_memory() -> dict[str, float]:

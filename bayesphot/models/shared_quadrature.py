@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..render import QuadratureConfig, choose_common_quadrature, quadrature_evaluations
-from ..render.choose import DEFAULT_TOLERANCE, UNRESOLVED, resolution_error
+from ..render.choose import unresolved_error
 from .base import Model, choice_backend
 
 
@@ -83,7 +83,7 @@ def quadrature_issues(model: Model) -> list[str]:
 
     Reads each component's current rule (:attr:`Model.quadrature`, chosen at the current values for an
     automatic one) and reports those carrying a ``resolution_error``
-    (:func:`bayesphot.render.choose.resolution_error`).
+    (:func:`bayesphot.render.choose.unresolved_error`).
     """
     issues = []
     for path, leaf in _leaves(model):
@@ -195,8 +195,7 @@ def _own_errors(leaves: list[Model], rule: QuadratureConfig) -> list[float]:
                 errors.append(rule.resolution_error)
                 continue
             brightness, center, step = profile
-            error = resolution_error([(brightness, center)], step, rule)
-            errors.append(error if error > UNRESOLVED * DEFAULT_TOLERANCE else 0.0)
+            errors.append(unresolved_error([(brightness, center)], step, rule))
     return errors
 
 

@@ -243,14 +243,22 @@ def resolution_error(profiles: Sequence[tuple[Callable[[Array, Array], Array], t
                for brightness, center in profiles)
 
 
+def unresolved_error(profiles: Sequence[tuple[Callable[[Array, Array], Array], tuple[Array, Array]]],
+                     step: float, config: QuadratureConfig, tolerance: float = DEFAULT_TOLERANCE) -> float:
+    """:func:`resolution_error` where it exceeds :data:`UNRESOLVED` × ``tolerance`` (the profiles are narrower
+    than the rules resolve), else 0."""
+    error = resolution_error(profiles, step, config)
+    return error if error > UNRESOLVED * tolerance else 0.0
+
+
 def _checked(config: QuadratureConfig, profiles: Sequence[tuple[Callable[[Array, Array], Array],
                                                                tuple[Array, Array]]],
              step: float, tolerance: float) -> QuadratureConfig:
-    """``config``, carrying its :func:`resolution_error` (and a :class:`~bayesphot.errors.QuadratureWarning`)
-    when that exceeds :data:`UNRESOLVED` × ``tolerance``: every rule here, the reference's included, is
-    then off by about as much for these profiles, so the choice stands but is reported."""
-    error = resolution_error(profiles, step, config)
-    if error <= UNRESOLVED * tolerance:
+    """``config``, carrying its :func:`unresolved_error` (and a :class:`~bayesphot.errors.QuadratureWarning`)
+    when there is one: every rule here, the reference's included, is then off by about as much for these
+    profiles, so the choice stands but is reported."""
+    error = unresolved_error(profiles, step, config, tolerance)
+    if not error:
         return config
     warnings.warn(f"a profile is narrower than the pixel quadrature resolves (axis ratio ≲ 0.1, or about a tenth "
                   f"of a pixel across): its rendering is uncertain to at least {error:.1e} of its peak pixel "
