@@ -354,7 +354,7 @@ def test_a_profile_narrower_than_the_rules_resolve_is_reported() -> None:
     from bayesphot.image import TargetImage
     from bayesphot.models import Model
     from bayesphot.models.base import choice_backend
-    from bayesphot.models.shared_quadrature import quadrature_issues
+    from bayesphot.models.resolution import quadrature_issues
     from bayesphot.render import choose
 
     def model(q: float, re: float) -> Model:

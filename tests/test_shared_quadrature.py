@@ -117,7 +117,7 @@ def test_a_narrow_object_in_a_batch_flags_itself_not_the_others() -> None:
     import warnings
 
     from bayesphot.errors import QuadratureWarning
-    from bayesphot.models.shared_quadrature import quadrature_issues
+    from bayesphot.models.resolution import quadrature_issues
 
     stamps = [_stamp(3.0, 2.0, 0.6), _stamp(2.5, 1.5, 0.7), _stamp(3.5, 2.5, 0.5), _stamp(1.1, 2.2, 0.1)]
     with warnings.catch_warnings():

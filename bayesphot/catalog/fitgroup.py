@@ -22,6 +22,7 @@ from ..image.psf import PSFImage
 from ..image.target import TargetImage
 from ..image.window import Window
 from ..models.base import Model
+from ..models.resolution import unresolved_components
 from .choose import (
     CANDIDATE_TOLERANCES,
     Candidate,
@@ -261,6 +262,11 @@ def _fit_group(task: GroupTask, t0: float) -> GroupResult:
             reasons.append((FLAGS["LIMIT"], f"at a limit: {', '.join(own_limits)}"))
         if fit.singular:
             reasons.append((FLAGS["SINGULAR"], "singular Hessian"))
+        unresolved = unresolved_components(model)
+        if unresolved:
+            reasons.append((FLAGS["QUADRATURE"], "; ".join(
+                f"pixel rule of {path} uncertain to {error:.1e} of its peak pixel (profile narrower than the "
+                "quadrature resolves)" for path, error in unresolved.items())))
         own_issues = issues_of_source(sampled.issues, name)
         if own_issues:
             reasons.append((FLAGS["SAMPLER"], "; ".join(own_issues)))

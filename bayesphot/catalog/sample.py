@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import FitError
 from ..infer.posterior import circular_mean, from_dict_compat, unwrap_about
 from ..models.base import Model
+from ..models.resolution import QUADRATURE_ISSUE
 
 SAMPLERS = ("laplace", "nuts")
 
@@ -199,10 +200,14 @@ def issues_of_source(issues: list[str], name: str) -> list[str]:
     """The group's sampler ``issues`` that concern source ``name`` (a prefix such as ``"s12"``).
 
     An r̂, ESS or at-a-limit message that names only other sources' parameters
-    (``"s7:n"``) is left out; every other message is kept.
+    (``"s7:n"``) is left out, and so are the pixel-rule messages
+    (:data:`~bayesphot.models.resolution.QUADRATURE_ISSUE`), which a row flags with
+    ``QUADRATURE``, for its own source only; every other message is kept.
     """
     out = []
     for issue in issues:
+        if issue.startswith(QUADRATURE_ISSUE):
+            continue
         named = set(re.findall(r"\b(s\d+):", issue))
         if issue.startswith(PER_PARAMETER_ISSUES) and named and name not in named:
             continue

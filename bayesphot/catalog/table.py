@@ -54,6 +54,7 @@ FLAGS = {
     "WEAK": 64,      # penalised Δχ² below the 5σ detection cut for every type
     "CHI2": 128,     # group χ² a misfit: χ²/ndf above settings.chi2_flag or its p below settings.chi2_p_flag
     "BIG": 256,      # group larger than settings.max_group_size
+    "QUADRATURE": 512,  # the source's pixel rule does not resolve its profile: image and parameters uncertain
 }
 
 QUANTITIES = ("x", "y", "ra", "dec", "flux", "mag", "Re", "n", "q", "PA")

@@ -24,6 +24,7 @@ from ..errors import FitError
 from ..image.window import Window
 from ..models.base import Model
 from ..models.group import GroupModel
+from ..models.resolution import quadrature_issues
 from .engine import DEFAULT_MAX_MEMORY, GroupEngine, make_engine
 from .laplace import invert_hessian, parameter_covariance
 from .lm import LM, Problem
@@ -199,6 +200,7 @@ class Iter:
             at_limit=limits, converged_by="chi2 change" if message == "success" else None, singular=singular,
             objective=chi2 + prior, likelihood=self.likelihood, history=history,
             wall_time=time.perf_counter() - t0, model=group, fitted_models=fitted_models,
+            issues=quadrature_issues(group),
         )
         if result.success:
             remember(result, free.transforms)

@@ -40,6 +40,7 @@ import numpy as np
 from .. import backend
 from ..errors import FitError
 from ..models.base import Model
+from ..models.resolution import quadrature_issues
 from ..program import Program
 from .engine import DEFAULT_MAX_MEMORY, make_engine
 from .laplace import invert_hessian, parameter_covariance
@@ -407,7 +408,7 @@ class LM:
             iterations=iterations, u=u_final, labels=labels, names=free.names,
             covariance_unconstrained=cov_u, covariance=cov, at_limit=limits, converged_by=how,
             singular=singular, objective=state.objective, likelihood=self.likelihood, history=history,
-            model=self.model,
+            model=self.model, issues=quadrature_issues(self.model),
         )
         remember(result, free.transforms)
         return result

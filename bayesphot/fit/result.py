@@ -63,6 +63,11 @@ class FitResult:
         :class:`~bayesphot.fit.Iter`: the sub-models fitted at least once
         (all of them unless interrupted with Ctrl-C, when ``message`` starts
         with ``"interrupted"`` and the others keep their start values).
+    issues : list of str
+        What makes the answer doubtful although the optimiser may have converged: today the
+        components whose pixel rule does not resolve their profile at the end values
+        (:func:`bayesphot.models.resolution.quadrature_issues`), whose images, and so χ² and
+        parameters, are uncertain beyond the quadrature's budget.  Empty when none.
     """
 
     message: str
@@ -84,6 +89,7 @@ class FitResult:
     wall_time: float = 0.0
     model: Model | None = field(default=None, repr=False)
     fitted_models: list[str] = field(default_factory=list)
+    issues: list[str] = field(default_factory=list)
     #: every parameter's value when the result was made (the MAP): a sampler's write-back or a user's edit
     #: of the model afterwards must not move the point the covariance belongs to
     map_values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -142,6 +148,7 @@ class FitResult:
             lines.append(f"at a limit: {', '.join(self.at_limit)}")
         if self.singular:
             lines.append("singular Hessian: pseudo-inverse used")
+        lines.extend(f"issue: {issue}" for issue in self.issues)
         return "\n".join(lines)
 
 

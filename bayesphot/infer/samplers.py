@@ -31,7 +31,7 @@ from ..backend import current as current_backend
 from ..errors import FitError, SamplingTimeLimitError
 from ..models.base import Model
 from ..models.defaults import default_priors
-from ..models.shared_quadrature import quadrature_issues
+from ..models.resolution import quadrature_issues
 from ..priors.distributions import Prior
 from ..program import Program
 from .labels import relabel_mode

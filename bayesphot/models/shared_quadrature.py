@@ -27,15 +27,7 @@ from ..errors import ModelError
 from ..render import QuadratureConfig, choose_common_quadrature, quadrature_evaluations
 from ..render.choose import unresolved_error
 from .base import Model, choice_backend
-
-
-def _leaves(model: Model, path: str = "") -> Iterator[tuple[str, Model]]:
-    children = getattr(model, "models", None)
-    if children:
-        for name, child in children.items():
-            yield from _leaves(child, f"{path}{name}:")
-        return
-    yield path.rstrip(":") or model.name, model
+from .resolution import named_leaves
 
 
 def _extremes(leaves: list[Model]) -> list[Model]:
@@ -78,24 +70,6 @@ def common_rule(leaves: list[Model]) -> QuadratureConfig | None:
                                         profiles[0][2])
 
 
-def quadrature_issues(model: Model) -> list[str]:
-    """One line per component of ``model`` whose pixel rule was found not to resolve its profile.
-
-    Reads each component's current rule (:attr:`Model.quadrature`, chosen at the current values for an
-    automatic one) and reports those carrying a ``resolution_error``
-    (:func:`bayesphot.render.choose.unresolved_error`).
-    """
-    issues = []
-    for path, leaf in _leaves(model):
-        if leaf.choice_step() is None:
-            continue  # no profile integrated over pixels
-        error = leaf.quadrature.resolution_error
-        if error > 0.0:
-            issues.append(f"pixel integration of {path} uncertain to at least {error:.1e} of its peak pixel: a "
-                          "profile narrower than the quadrature resolves (see QuadratureConfig.resolution_error)")
-    return issues
-
-
 #: a compiled program costs about as much as sampling this many objects (CPU, 64² stamps: 10–20 s of
 #: compilation against about 10 s of sampling an object), in :func:`split_outliers`'s cost model
 PROGRAM_COST_OBJECTS = 3.0
@@ -105,7 +79,7 @@ def _slots(models: list[Model]) -> dict[tuple[str, type], list[tuple[int, Model]
     """(tree position, type) → (index of the model in ``models``, auto-quadrature leaf) for every such leaf."""
     slots: dict[tuple[str, type], list[tuple[int, Model]]] = {}
     for index, model in enumerate(models):
-        for path, leaf in _leaves(model):
+        for path, leaf in named_leaves(model):
             if leaf.auto_quadrature:
                 slots.setdefault((path, type(leaf)), []).append((index, leaf))
     return slots
@@ -241,5 +215,5 @@ def shared_quadrature(models: list[Model], groups: list[list[int]] | None = None
             leaf.quadrature = "auto"
 
 
-__all__ = ["PROGRAM_COST_OBJECTS", "common_rule", "finest", "quadrature_issues", "shared_quadrature",
+__all__ = ["PROGRAM_COST_OBJECTS", "common_rule", "finest", "shared_quadrature",
            "split_outliers"]
