@@ -39,5 +39,9 @@ class SamplingTimeLimitError(FitError):
     """A sampler reached its time limit before its warm-up ended: no draws to keep."""
 
 
+class SamplingInterruptedError(FitError):
+    """Sampling was interrupted (Ctrl-C) before its warm-up ended: no draws to keep."""
+
+
 class QuadratureWarning(UserWarning):
     """A profile narrower than the pixel quadrature resolves: its rendering is uncertain beyond the budget."""

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FitError, SamplingTimeLimitError
+from ..errors import SamplingInterruptedError, SamplingTimeLimitError
 from .settings import SamplerSettings, tree_depth
 from .slices import padded_slices
 
@@ -297,7 +297,8 @@ def _sample(evaluate: Callable, key: str, params: Any, init: np.ndarray, matrix:
         raise SamplingTimeLimitError(f"the time limit of {s.time_limit:g} s came during warm-up ({done} of "
                                      f"{s.warmup} iterations, {rate:.2g} per second{spent}): no draws to keep")
     if interrupted and done <= s.warmup:
-        raise FitError(f"sampling interrupted during warm-up ({done} of {s.warmup} iterations): no draws to keep")
+        raise SamplingInterruptedError(f"sampling interrupted during warm-up ({done} of {s.warmup} iterations): no "
+                                  "draws to keep")
     axis = len(lead)  # the scan's time axis sits after the chains (and objects) axes
     full = {k: np.concatenate([r[k] for r in records], axis=axis) for k in records[0]}
     samples, stats = _collect(full, s, axis, done)
@@ -369,8 +370,11 @@ def vectorise_objects() -> bool:
 
 
 def _sample_objects_in_threads(lowered: list[Any], init: np.ndarray, matrices: np.ndarray,
-                               s: SamplerSettings) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """:func:`run_batch` on a CPU: every (object, chain) a single-chain run of one compiled program, in threads."""
+                               s: SamplerSettings) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """:func:`run_batch` on a CPU: every (object, chain) a single-chain run of one compiled program, in threads.
+
+    On Ctrl-C the objects whose chains had all finished are kept (the third element lists them).
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     import jax
@@ -402,21 +406,29 @@ def _sample_objects_in_threads(lowered: list[Any], init: np.ndarray, matrices: n
 
         bar = tqdm(total=objects * chains, desc=f"NUTS, {objects} objects", unit="chain", leave=False)
     pool = ThreadPoolExecutor(max_workers=cpu_threads(objects * chains), thread_name_prefix="bayesphot-chain")
+    futures = [[pool.submit(one_chain, i, c) for c in range(chains)] for i in range(objects)]
+    results: dict[int, list[dict[str, np.ndarray]]] = {}
     try:
-        futures = [[pool.submit(one_chain, i, c) for c in range(chains)] for i in range(objects)]
-        results = []
-        for per_object in futures:
-            results.append([future.result() for future in per_object])
+        for i, per_object in enumerate(futures):
+            results[i] = [future.result() for future in per_object]
             if bar is not None:
                 bar.update(chains)
     except KeyboardInterrupt:
-        raise FitError("sampling of the batch was interrupted (Ctrl-C); nothing was kept") from None
+        # keep every object whose chains all finished (chains still running are abandoned)
+        for i, per_object in enumerate(futures):
+            if i not in results and all(f.done() and not f.cancelled() and f.exception() is None
+                                        for f in per_object):
+                results[i] = [f.result() for f in per_object]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         if bar is not None:
             bar.close()
-    full = {k: np.stack([np.stack([chain[k] for chain in result]) for result in results]) for k in results[0][0]}
-    return _collect(full, s, 2, n_chunks * chunk)
+    completed = np.array(sorted(results), dtype=np.int64)
+    if not completed.size:
+        return np.empty((0,)), {}, completed
+    full = {k: np.stack([np.stack([chain[k] for chain in results[i]]) for i in completed])
+            for k in results[int(completed[0])][0]}
+    return (*_collect(full, s, 2, n_chunks * chunk), completed)
 
 
 #: device memory one pixel of one vectorised lane (a chain, or a point of the start search) may take, bytes,
@@ -481,8 +493,11 @@ def nuts_batch_size(pixels: int, chains: int) -> int:
 
 
 def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.ndarray,
-              settings: SamplerSettings, pixels: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+              settings: SamplerSettings, pixels: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """Sample many programs of one structure: vectorised programs of a bounded size, or on a CPU chain by chain.
+
+    Interrupted (Ctrl-C), it returns what had finished: on a CPU every object whose chains had all
+    finished, else the slices of objects that had; the third element says which.
 
     Parameters
     ----------
@@ -497,7 +512,8 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
 
     Returns
     -------
-    draws (objects, chains, draws, k) and statistics (objects, chains, draws).
+    draws (m, chains, draws, k), statistics (m, chains, draws), and the indices into ``lowered`` of the m
+    objects they belong to, ascending: all of them unless interrupted.
     """
     import jax
 
@@ -512,16 +528,23 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
     # the chains' starting potentials are evaluated in blocks of the start search's 2k + 1 points per object
     start_slice = None if pixels <= 0 else start_batch_size(pixels, init.shape[-1])
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+    completed: list[np.ndarray] = []
     for index, real in padded_slices(count, size):
         params = jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *[lowered[i].params for i in index])
-        draws, stats = _sample(lowered[0].evaluator(), lowered[0].key, params,
-                               np.asarray(init, dtype=np.float64)[index],
-                               np.asarray(inverse_mass_matrices, dtype=np.float64)[index],
-                               replace(settings, seed=settings.seed + index[0]), batched=True,
-                               description=f"NUTS × {len(index)} objects", start_slice=start_slice)
+        try:
+            draws, stats = _sample(lowered[0].evaluator(), lowered[0].key, params,
+                                   np.asarray(init, dtype=np.float64)[index],
+                                   np.asarray(inverse_mass_matrices, dtype=np.float64)[index],
+                                   replace(settings, seed=settings.seed + index[0]), batched=True,
+                                   description=f"NUTS × {len(index)} objects", start_slice=start_slice)
+        except SamplingInterruptedError:
+            break  # Ctrl-C in this slice's warm-up: the slices before it are kept
         if "_interrupted" in stats:
-            raise FitError("sampling of the batch was interrupted (Ctrl-C); nothing was kept")
+            break  # Ctrl-C: this slice's draws are cut short; the slices before it are kept
         parts.append((draws[:real], {k: v[:real] for k, v in stats.items()}))
+        completed.append(np.asarray(index[:real], dtype=np.int64))
+    if not parts:
+        return np.empty((0,)), {}, np.zeros(0, dtype=np.int64)
     draws = np.concatenate([p[0] for p in parts])
     stats = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
-    return draws, stats
+    return draws, stats, np.concatenate(completed)

@@ -95,8 +95,12 @@ def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[
                              range(count)))
 
 
-def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "laplace") -> list[Posterior]:
+def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "laplace") -> list[Posterior | None]:
     """Sample every model in ``models`` (see the module docstring); posteriors in input order.
+
+    Interrupted (Ctrl-C) during sampling, it keeps every object sampled in full by then (on a CPU
+    each object whose chains had all finished; on an accelerator the vectorised slices that had),
+    returns ``None`` in the place of each other object, leaves their models unchanged, and warns.
 
     Parameters
     ----------
@@ -119,6 +123,7 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
         raise FitError("the same model object appears twice in the list")
     out: list[Posterior | None] = [None] * len(models)
     flagged = 0
+    interrupted = False
     # one rule per tree position for every auto-quadrature component: one structure, one compiled program,
     # less outliers whose own rule alone would make every object's costlier (each its own program);
     # every program below is traced per object and compiled once per structure: shared traces stay nested calls
@@ -129,13 +134,15 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
         # per-pixel log-likelihoods only while those of every object together stay within the limit
         pointwise = sampler.chains * sampler.draws * sum(p.n_pixels for p in programs) <= sampler.pointwise_limit
         for members in _group_by_structure(lowered):
+            if interrupted:
+                break
             t0 = time.perf_counter()
             starts = _starts([programs[i] for i in members], [lowered[i] for i in members], max_iter=100)
             t_map = time.perf_counter() - t0
             interval = interval_coordinates(programs[members[0]])
             for adapt in (False, True):
                 chosen = [j for j, start in enumerate(starts) if start.adapt == adapt]
-                if not chosen:
+                if not chosen or interrupted:
                     continue
                 warmup = max(sampler.warmup, ADAPT_MIN_WARMUP) if adapt else sampler.warmup
                 settings = sampler._settings(adapt or sampler.adapt_mass_matrix, warmup)
@@ -143,10 +150,12 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
                                               sampler.seed + members[j], interval) for j in chosen])
                 matrices = np.stack([starts[j].inverse_mass_matrix for j in chosen])
                 t1 = time.perf_counter()
-                samples, stats = _numpyro.run_batch([lowered[members[j]] for j in chosen], init, matrices, settings,
-                                                    pixels=programs[members[0]].n_pixels)
-                t_sample = (time.perf_counter() - t1) / len(chosen)
-                for pos, j in enumerate(chosen):
+                samples, stats, completed = _numpyro.run_batch([lowered[members[j]] for j in chosen], init,
+                                                               matrices, settings,
+                                                               pixels=programs[members[0]].n_pixels)
+                interrupted = len(completed) < len(chosen)
+                t_sample = (time.perf_counter() - t1) / max(len(completed), 1)
+                for pos, j in enumerate(chosen[c] for c in completed):
                     index = members[j]
                     program, start = programs[index], starts[j]
                     draws = samples[pos]
@@ -157,7 +166,7 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
                         "gradient_evaluations": int(np.sum(stats["_gradient_evaluations"][pos])),
                         "map_seconds": t_map / len(members), "sampling_seconds": t_sample, "start": start.source,
                         "mass_matrix": mass_matrix + ("+adapted" if adapt else ""), "warmup_run": warmup,
-                        "batched_objects": len(chosen), "start_notes": list(start.notes),
+                        "batched_objects": len(completed), "start_notes": list(start.notes),
                         "start_at_limit": list(start.at_limit),
                     }, start=start, pointwise=pointwise)
                     post.issues = diagnose(post, sampler.min_ess, sampler.max_tree_depth, warn=False)
@@ -170,7 +179,12 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
     if flagged:
         warnings.warn(f"{flagged} of {len(models)} objects have diagnostic issues (see each Posterior.issues)",
                       SamplingWarning, stacklevel=3)
-    return [post for post in out if post is not None]
+    if interrupted:
+        done = sum(post is not None for post in out)
+        warnings.warn(f"sampling interrupted (Ctrl-C): {done} of {len(models)} objects sampled in full and kept; "
+                      "the others are None in the returned list (their models are unchanged)", SamplingWarning,
+                      stacklevel=3)
+    return out
 
 
 __all__ = ["sample_many"]

@@ -157,7 +157,7 @@ class _Sampler:
         return runner.run(program.log_density, init, matrix, settings)
 
     # ----------------------------------------------------------------- run
-    def run(self, mass_matrix: str = "laplace") -> Posterior:
+    def run(self, mass_matrix: str = "laplace") -> Posterior | list[Posterior | None]:
         """Fit if needed, sample, build the Posterior, diagnose, write mean ± sd into the model.
 
         Parameters
@@ -384,7 +384,9 @@ class NUTS(_Sampler):
         Component or group model with a target; parameters set (``initialize()``).
         A list of independent models is sampled as one vectorised program per
         structure (numpyro; see :func:`bayesphot.infer.batch.sample_many`), and
-        ``run()`` returns a list of posteriors in the same order.
+        ``run()`` returns a list of posteriors in the same order; after a Ctrl-C
+        during sampling, the objects sampled in full are kept and the others are
+        ``None`` (with a warning).
     backend : {"numpyro", "pyro"}, optional
         numpyro (JAX, JIT-compiled) or pyro (torch).  Default: the one that
         matches ``bp.backend.current()`` — pyro after
