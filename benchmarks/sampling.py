@@ -220,7 +220,8 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
         warnings.simplefilter("ignore")
         posts = bp.infer.NUTS(groups, chains=args.stamp_chains, warmup=args.stamp_warmup, draws=args.stamp_draws,
                               seed=args.seed, device=args.device, progress=args.progress,
-                              max_tree_depth=args.stamp_max_tree_depth).run()
+                              max_tree_depth=args.stamp_max_tree_depth,
+                              target_accept=args.stamp_target_accept).run()
     wall = time.perf_counter() - t0
     # where the wall time went: start search and sampling (summed over objects), the rest is per-object Python
     start_s = float(sum(p.attrs["map_seconds"] for p in posts))
@@ -236,8 +237,21 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
             "start_search_s": start_s, "sampling_s": sampling_s, "other_s": wall - start_s - sampling_s,
             "batched_objects": int(posts[0].attrs.get("batched_objects", 1)),
             "gradient_evaluations_per_object": float(np.mean([p.attrs["gradient_evaluations"] for p in posts])),
-            "max_tree_depth": args.stamp_max_tree_depth, **lockstep(posts, args.stamp_max_tree_depth),
-            **device_memory()}
+            "max_tree_depth": args.stamp_max_tree_depth, "target_accept": args.stamp_target_accept,
+            **lockstep(posts, args.stamp_max_tree_depth),
+            **device_memory(),
+            "objects": [per_object(p, 1000 + i, r, e)
+                        for i, (p, r, e) in enumerate(zip(posts, rhat, ess, strict=True))]}
+
+
+def per_object(post: Any, seed: int, rhat: float, ess: float) -> dict[str, Any]:
+    """One stamp's sampler record: which object has long trees, divergences or issues."""
+    stats = post.idata.sample_stats
+    steps = np.asarray(stats["n_steps"].values)
+    return {"seed": seed, "mean_steps": float(steps.mean()), "max_steps": int(steps.max()),
+            "step_size": float(np.mean(stats["step_size"].values)), "max_rhat": float(rhat), "min_ess": float(ess),
+            "divergences": int(np.sum(stats["diverging"].values)), "issues": list(post.issues),
+            "mass_matrix": str(post.attrs.get("mass_matrix", ""))}
 
 
 def lockstep(posts: list, max_tree_depth: int, pixels: int = 64 * 64) -> dict[str, float | int]:
@@ -332,6 +346,9 @@ def main() -> None:
     parser.add_argument("--stamp-warmup", type=int, default=200)
     parser.add_argument("--stamp-draws", type=int, default=500)
     parser.add_argument("--stamp-max-tree-depth", type=int, default=10)
+    parser.add_argument("--stamp-target-accept", type=float, default=0.8,
+                        help="NUTS target acceptance for the stamps (benchmarks/target_accept.py: 0.6 halves the "
+                             "steps per draw on these stamps, 0.5 diverges)")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--rerun", action="store_true", help="run bayesphot's NUTS a second time, compiled (warm)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sampling.json"))
