@@ -129,3 +129,32 @@ def test_a_narrow_object_in_a_batch_flags_itself_not_the_others() -> None:
     assert len(set(rules)) == 1 and len(keys) == 1
     assert rules[-1].resolution_error > 1e-4 and all(r.resolution_error == 0.0 for r in rules[:-1])
     assert issues[:-1] == [[], [], []] and len(issues[-1]) == 1 and "gal" in issues[-1][0]
+
+
+def test_an_object_between_the_extremes_is_held_to_the_budget_too() -> None:
+    """A shared rule is chosen on the batch's extreme objects, but an object between them in every
+    parameter can need more: here an elongated n = 2.75 profile, when the most elongated object has
+    n = 1 and the steepest (n = 3) is nearly round.  The rule chosen on the extremes alone renders it
+    beyond the search's tolerance (measured 8.1e-5 of its peak, tolerance 5e-5); the shared rule, checked
+    on every object, keeps it within, and is still one rule for all three."""
+    from bayesphot.models.base import choice_backend
+    from bayesphot.models.shared_quadrature import _extremes
+    from bayesphot.render.choose import DEFAULT_TOLERANCE, budget_error
+
+    def galaxy(**values: float) -> bp.Model:
+        return bp.Model("g", "sersic galaxy model", target=bp.TargetImage(np.zeros((64, 64))), **values)
+
+    between = galaxy(x=31.6, y=31.4, q=0.44, PA=1.0, n=2.75, Re=5.0, Ie=10.0)
+    models = [between, galaxy(x=31.2, y=31.1, q=0.40, PA=0.6, n=1.0, Re=5.5, Ie=8.0),
+              galaxy(x=32.0, y=31.9, q=0.90, PA=1.4, n=3.0, Re=4.5, Ie=12.0)]
+    assert all(between is not m for m in _extremes(models))
+
+    def error(rule: QuadratureConfig) -> float:
+        with choice_backend():
+            brightness, center, step = between.choice_profile()
+            return budget_error(brightness, center, step, rule)
+
+    assert error(common_rule(models[1:])) > DEFAULT_TOLERANCE   # the extremes' rule: over, for the one between
+    with shared_quadrature(models):
+        rules = {m.quadrature for m in models}
+    assert len(rules) == 1 and error(rules.pop()) <= DEFAULT_TOLERANCE

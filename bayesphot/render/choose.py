@@ -231,6 +231,24 @@ def _search(profiles: Sequence[tuple[Callable[[Array, Array], Array], tuple[Arra
     return REFERENCE_QUADRATURE
 
 
+def reference_probe(brightness: Callable[[Array, Array], Array], center: tuple[Array, Array],
+                    step: float) -> list[np.ndarray]:
+    """The reference rule's probe images of one profile (at :data:`OFFSETS`), for :func:`budget_error`."""
+    return _probe(brightness, center, step, REFERENCE_QUADRATURE)
+
+
+def budget_error(brightness: Callable[[Array, Array], Array], center: tuple[Array, Array], step: float,
+                 config: QuadratureConfig, reference: list[np.ndarray] | None = None) -> float:
+    """The error the search holds within its tolerance: ``config`` against the reference rule, worst over
+    :data:`OFFSETS`, as a fraction of the peak pixel (flux counted as in the search).
+
+    ``reference`` is :func:`reference_probe` of the same profile, when already computed.
+    """
+    if reference is None:
+        reference = reference_probe(brightness, center, step)
+    return _error(_probe(brightness, center, step, config), reference)
+
+
 def resolution_error(profiles: Sequence[tuple[Callable[[Array, Array], Array], tuple[Array, Array]]],
                      step: float, config: QuadratureConfig) -> float:
     """The worst error of ``config`` over the profiles' peak pixels against :data:`RESOLUTION_CHECK`.
