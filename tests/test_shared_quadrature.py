@@ -157,4 +157,20 @@ def test_an_object_between_the_extremes_is_held_to_the_budget_too() -> None:
     assert error(common_rule(models[1:])) > DEFAULT_TOLERANCE   # the extremes' rule: over, for the one between
     with shared_quadrature(models):
         rules = {m.quadrature for m in models}
+    # three objects: a program of its own would cost more than the finer rule for all
     assert len(rules) == 1 and error(rules.pop()) <= DEFAULT_TOLERANCE
+
+    # thirty: the one between keeps its own rule (a program of its own), the rest the extremes' cheaper one
+    rng = np.random.default_rng(2)
+    easy = [galaxy(x=31.6 + rng.uniform(-0.2, 0.2), y=31.5 + rng.uniform(-0.2, 0.2), q=0.7 + rng.uniform(-0.05, 0.05),
+                   PA=1.0, n=1.5 + rng.uniform(-0.2, 0.2), Re=5.0, Ie=10.0) for _ in range(27)]
+    many = [*models, *easy]
+    assert all(between is not m for m in _extremes(many))
+    with shared_quadrature(many):
+        own, rest = between.quadrature, {m.quadrature for m in many[1:]}
+    assert len(rest) == 1 and own not in rest and error(own) <= DEFAULT_TOLERANCE
+    shared = rest.pop()
+    assert shared == common_rule(models[1:]) and error(shared) > DEFAULT_TOLERANCE
+    with choice_backend():
+        worst = max(budget_error(*m.choice_profile(), shared) for m in easy)
+    assert worst <= DEFAULT_TOLERANCE  # the others are within it

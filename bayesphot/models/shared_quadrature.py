@@ -10,7 +10,8 @@ rule: the cheapest candidate that meets the error budget for every one of the
 batch's *extreme* objects at once — for each scalar parameter, the object with
 its smallest and the one with its largest value
 (:func:`~bayesphot.render.choose_common_quadrature`), then checked on every other
-object and chosen again with those it fails added (:func:`_group_rule`).  Where that cannot be
+object; those it fails keep their own rules, or the rule is chosen again with them added, whichever
+costs less (:func:`_group_rule`).  Where that cannot be
 probed (no profile, different pixel steps), the componentwise finest of their
 own rules, which is at least as fine tier by tier but can cost more than any of
 them.  The models get their ``"auto"`` setting back afterwards.
@@ -86,27 +87,41 @@ def _slots(models: list[Model]) -> dict[tuple[str, type], list[tuple[int, Model]
     return slots
 
 
-def _group_rule(leaves: list[Model]) -> QuadratureConfig:
-    """The rule two or more ``leaves`` share: the common rule of their extremes, checked on every leaf.
+def _group_rule(leaves: list[Model]) -> tuple[QuadratureConfig, list[Model]]:
+    """The rule two or more ``leaves`` share, and the leaves better left to their own rules.
 
-    A leaf between the extremes in every parameter can still need a finer rule than all of them (an
-    elongated profile with a steep cusp, when the most elongated object has a shallow one and the
-    steepest cusp is round: of 100 simulated 64² stamps one came out at 1.05e-4 of its peak, over the
-    documented 1e-4).  So every other leaf is probed too, and the rule is chosen again with those over
-    the search's tolerance added to its profiles, until none is.  Each round adds a leaf at least, and
-    the reference rule, the search's last resort, is within it for every leaf by definition, so this ends.
+    The rule is the common rule of the extremes, checked on every leaf.  A leaf between the extremes in
+    every parameter can still need a finer rule than all of them (an elongated profile with a steep
+    cusp, when the most elongated object has a shallow one and the steepest cusp is round: of 100
+    simulated 64² stamps one came out at 1.05e-4 of its peak, over the documented 1e-4).  Those over
+    the search's tolerance either keep their own rules (each distinct one a compiled program of its
+    own, :data:`PROGRAM_COST_OBJECTS` objects' worth) or are added to the profiles the rule is chosen
+    on, again until none is over, whichever costs fewer brightness evaluations.  Each round adds a leaf
+    at least, and the reference rule, the search's last resort, is within the tolerance for every leaf
+    by definition, so this ends.
     """
     probes = _extremes(leaves)
     references: dict[int, list[np.ndarray]] = {}
+    first: QuadratureConfig | None = None
+    apart: list[Model] = []
     while True:
         rule = common_rule(probes)
         if rule is None:  # nothing to probe (no profile, or different pixel steps)
-            return finest([leaf.quadrature for leaf in probes])
+            return finest([leaf.quadrature for leaf in probes]), []
         chosen = {id(leaf) for leaf in probes}
         failing = _over_budget([leaf for leaf in leaves if id(leaf) not in chosen], rule, references)
+        if first is None:
+            first, apart = rule, failing
         if not failing:
-            return rule
+            break
         probes = probes + failing
+    if not apart:
+        return rule, []
+    kept = [leaf for leaf in leaves if all(leaf is not a for a in apart)]
+    own = [leaf.quadrature for leaf in apart]
+    cost_apart = (_evaluations(kept, first) + sum(_evaluations([a], r) for a, r in zip(apart, own, strict=True))
+                  + PROGRAM_COST_OBJECTS * len(set(own)) * _evaluations(kept, first) / len(kept))
+    return (first, apart) if cost_apart < _evaluations(leaves, rule) else (rule, [])
 
 
 def _over_budget(leaves: list[Model], rule: QuadratureConfig, references: dict[int, list[np.ndarray]]
@@ -237,9 +252,10 @@ def shared_quadrature(models: list[Model], groups: list[list[int]] | None = None
                 leaves = [leaf for index, leaf in entries if group_of[index] == g]
                 if len(leaves) < 2:
                     continue  # a lone leaf keeps its own rule
-                rule = _group_rule(leaves)
+                rule, apart = _group_rule(leaves)
                 if g == 0:
                     chosen[path] = rule
+                leaves = [leaf for leaf in leaves if all(leaf is not a for a in apart)]  # those keep their own
                 for leaf, own in zip(leaves, _own_errors(leaves, rule), strict=True):
                     # the same rule (resolution_error takes no part in comparisons: one compiled program)
                     leaf.quadrature = dataclasses.replace(rule, resolution_error=own)
