@@ -174,3 +174,24 @@ def test_an_object_between_the_extremes_is_held_to_the_budget_too() -> None:
     with choice_backend():
         worst = max(budget_error(*m.choice_profile(), shared) for m in easy)
     assert worst <= DEFAULT_TOLERANCE  # the others are within it
+
+    # where a program costs the whole batch (an accelerator), the thirty share the finer rule instead
+    with shared_quadrature(many, program_cost=len(many)):
+        rules = {m.quadrature for m in many}
+    assert len(rules) == 1 and error(rules.pop()) <= DEFAULT_TOLERANCE
+
+
+def test_a_program_costs_the_batch_on_an_accelerator(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bayesphot.infer import _numpyro, batch
+    from bayesphot.models.shared_quadrature import PROGRAM_COST_OBJECTS
+
+    monkeypatch.setattr(_numpyro, "vectorise_objects", lambda: True)
+    assert batch._program_cost(250) == 250.0
+    # a moderate outlier (n 3, Re 2 px) is set apart where a program costs three objects, not where it
+    # costs the batch; one whose own rule is the reference rule (test above) is set apart on both
+    stamps = [_stamp(3.0, 2.0, 0.6), _stamp(3.2, 1.8, 0.65), _stamp(2.8, 2.2, 0.6), _stamp(3.1, 2.0, 0.55),
+              _stamp(2.0, 3.0, 0.5)]
+    assert split_outliers(stamps) == [[0, 1, 2, 3], [4]]
+    assert split_outliers(stamps, program_cost=batch._program_cost(len(stamps))) == [[0, 1, 2, 3, 4]]
+    monkeypatch.setattr(_numpyro, "vectorise_objects", lambda: False)
+    assert batch._program_cost(250) == PROGRAM_COST_OBJECTS

@@ -40,7 +40,7 @@ import numpy as np
 from .. import backend
 from ..errors import FitError
 from ..models.base import Model
-from ..models.shared_quadrature import shared_quadrature, split_outliers
+from ..models.shared_quadrature import PROGRAM_COST_OBJECTS, shared_quadrature, split_outliers
 from ..program import Program
 from ..tracing import nested_calls
 from .labels import relabel_mode
@@ -95,6 +95,20 @@ def _starts(programs: list[Program], lowered: list[Any], max_iter: int) -> list[
                              range(count)))
 
 
+def _program_cost(objects: int) -> float:
+    """What one more compiled program costs, in objects' worth, where the sampler runs now (backend in effect).
+
+    On a CPU the chains run one by one and a program's cost is its compilation
+    (:data:`~bayesphot.models.shared_quadrature.PROGRAM_COST_OBJECTS`).  On an accelerator a vectorised
+    program of one object runs about as long as one of the whole batch (the kernels' launches, not the
+    lanes, set its time: on an H200 a 64² stamps' render and gradient took 0.41 ms at 256², 1.29 ms at
+    2048², 64 times the pixels), so it costs the batch: no object is set apart there.
+    """
+    from ._numpyro import vectorise_objects
+
+    return float(objects) if vectorise_objects() else PROGRAM_COST_OBJECTS
+
+
 def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "laplace") -> list[Posterior | None]:
     """Sample every model in ``models`` (see the module docstring); posteriors in input order.
 
@@ -127,7 +141,9 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
     # one rule per tree position for every auto-quadrature component: one structure, one compiled program,
     # less outliers whose own rule alone would make every object's costlier (each its own program);
     # every program below is traced per object and compiled once per structure: shared traces stay nested calls
-    with backend.using("jax", device=sampler.device), shared_quadrature(models, split_outliers(models)), \
+    with backend.using("jax", device=sampler.device), \
+            shared_quadrature(models, split_outliers(models, program_cost=_program_cost(len(models))),
+                              program_cost=_program_cost(len(models))), \
             nested_calls():
         programs = [Program(m, sampler.likelihood, priors=sampler._priors(m)) for m in models]
         lowered = [p.lower("log_density") for p in programs]

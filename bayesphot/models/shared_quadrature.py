@@ -73,7 +73,9 @@ def common_rule(leaves: list[Model]) -> QuadratureConfig | None:
 
 
 #: a compiled program costs about as much as sampling this many objects (CPU, 64² stamps: 10–20 s of
-#: compilation against about 10 s of sampling an object), in :func:`split_outliers`'s cost model
+#: compilation against about 10 s of sampling an object), in the cost model of :func:`split_outliers` and
+#: :func:`shared_quadrature`.  On an accelerator, where a small program runs about as long as a large one
+#: (launch-bound), the sampler passes the batch's size instead, so that nothing is set apart there
 PROGRAM_COST_OBJECTS = 3.0
 
 
@@ -87,7 +89,8 @@ def _slots(models: list[Model]) -> dict[tuple[str, type], list[tuple[int, Model]
     return slots
 
 
-def _group_rule(leaves: list[Model]) -> tuple[QuadratureConfig, list[Model]]:
+def _group_rule(leaves: list[Model], program_cost: float = PROGRAM_COST_OBJECTS
+                ) -> tuple[QuadratureConfig, list[Model]]:
     """The rule two or more ``leaves`` share, and the leaves better left to their own rules.
 
     The rule is the common rule of the extremes, checked on every leaf.  A leaf between the extremes in
@@ -95,7 +98,7 @@ def _group_rule(leaves: list[Model]) -> tuple[QuadratureConfig, list[Model]]:
     cusp, when the most elongated object has a shallow one and the steepest cusp is round: of 100
     simulated 64² stamps one came out at 1.05e-4 of its peak, over the documented 1e-4).  Those over
     the search's tolerance either keep their own rules (each distinct one a compiled program of its
-    own, :data:`PROGRAM_COST_OBJECTS` objects' worth) or are added to the profiles the rule is chosen
+    own, ``program_cost`` objects' worth) or are added to the profiles the rule is chosen
     on, again until none is over, whichever costs fewer brightness evaluations.  Each round adds a leaf
     at least, and the reference rule, the search's last resort, is within the tolerance for every leaf
     by definition, so this ends.
@@ -120,7 +123,7 @@ def _group_rule(leaves: list[Model]) -> tuple[QuadratureConfig, list[Model]]:
     kept = [leaf for leaf in leaves if all(leaf is not a for a in apart)]
     own = [leaf.quadrature for leaf in apart]
     cost_apart = (_evaluations(kept, first) + sum(_evaluations([a], r) for a, r in zip(apart, own, strict=True))
-                  + PROGRAM_COST_OBJECTS * len(set(own)) * _evaluations(kept, first) / len(kept))
+                  + program_cost * len(set(own)) * _evaluations(kept, first) / len(kept))
     return (first, apart) if cost_apart < _evaluations(leaves, rule) else (rule, [])
 
 
@@ -145,14 +148,15 @@ def _evaluations(leaves: list[Model], rule: QuadratureConfig) -> float:
     return float(sum(quadrature_evaluations(rule, leaf.window.shape) for leaf in leaves))
 
 
-def split_outliers(models: list[Model], max_splits: int = 3) -> list[list[int]]:
+def split_outliers(models: list[Model], max_splits: int = 3,
+                   program_cost: float = PROGRAM_COST_OBJECTS) -> list[list[int]]:
     """Groups of indices of ``models`` that should each share one rule: the batch, less its outliers.
 
     One shared rule makes every object pay for the hardest one: of 100 simulated 64² stamps, one
     (n = 4) needed 5.8× the centre-sampled evaluations and the shared rule followed it, while the
     objects' own rules averaged 2.3×.  Up to ``max_splits`` times, the extreme object whose own rule
     costs most is set apart in a group of its own when that lowers the brightness evaluations of the
-    whole batch by more than :data:`PROGRAM_COST_OBJECTS` objects' worth (a separate group is a
+    whole batch by more than ``program_cost`` objects' worth (a separate group is a
     separate compiled program).  The evaluations are estimated from the componentwise finest of the
     extremes' own rules, which are chosen once and kept; the groups' shared rules are chosen jointly
     afterwards, by :func:`shared_quadrature`.
@@ -198,7 +202,7 @@ def split_outliers(models: list[Model], max_splits: int = 3) -> list[list[int]]:
             break
         hardest = max(own, key=own.__getitem__)
         rest = members - {hardest}
-        saving = cost(members) - cost(rest) - own[hardest] - PROGRAM_COST_OBJECTS * cost(rest) / len(rest)
+        saving = cost(members) - cost(rest) - own[hardest] - program_cost * cost(rest) / len(rest)
         if saving <= 0.0:
             break
         main = sorted(rest)
@@ -224,8 +228,8 @@ def _own_errors(leaves: list[Model], rule: QuadratureConfig) -> list[float]:
 
 
 @contextlib.contextmanager
-def shared_quadrature(models: list[Model], groups: list[list[int]] | None = None
-                      ) -> Iterator[dict[str, QuadratureConfig]]:
+def shared_quadrature(models: list[Model], groups: list[list[int]] | None = None,
+                      program_cost: float = PROGRAM_COST_OBJECTS) -> Iterator[dict[str, QuadratureConfig]]:
     """Within the block, the auto-quadrature components of ``models`` share one rule per tree position.
 
     Parameters
@@ -233,6 +237,9 @@ def shared_quadrature(models: list[Model], groups: list[list[int]] | None = None
     models : list of Model
     groups : list of lists of int, optional
         Indices of ``models`` that share a rule (e.g. from :func:`split_outliers`); default: all.
+    program_cost : float
+        What one more compiled program costs, in objects' worth (:data:`PROGRAM_COST_OBJECTS`):
+        objects the shared rule fails keep their own rules only when that saves more.
 
     Yields
     ------
@@ -252,7 +259,7 @@ def shared_quadrature(models: list[Model], groups: list[list[int]] | None = None
                 leaves = [leaf for index, leaf in entries if group_of[index] == g]
                 if len(leaves) < 2:
                     continue  # a lone leaf keeps its own rule
-                rule, apart = _group_rule(leaves)
+                rule, apart = _group_rule(leaves, program_cost)
                 if g == 0:
                     chosen[path] = rule
                 leaves = [leaf for leaf in leaves if all(leaf is not a for a in apart)]  # those keep their own
