@@ -261,23 +261,31 @@ def lockstep(posts: list, max_tree_depth: int, pixels: int = 64 * 64) -> dict[st
     the number of adaptive objects (their start curvature was not trusted: they sample with an adapted mass
     matrix in a program of their own, on a GPU about as long as the main program, whatever its size).
 
-    The programs are rebuilt as the sampler makes them: objects with an adapted mass matrix apart from the
-    others, each set in the padded slices of :func:`bayesphot.infer._numpyro.nuts_batch_size`.
+    The programs are rebuilt as the sampler made them (the posteriors' ``program`` attribute: objects set
+    apart for their pixel rule, or adapting their mass matrix, ran in programs of their own; older
+    posteriors without it: adaptive or not), each in the padded slices of
+    :func:`bayesphot.infer._numpyro.nuts_batch_size`.  ``lockstep_factor_main`` is the factor of the
+    program with the most objects alone.
     """
     from bayesphot.infer._numpyro import nuts_batch_size
     from bayesphot.infer.slices import padded_slices
 
     steps = np.stack([np.asarray(p.idata.sample_stats["n_steps"].values) for p in posts])  # objects, chains, draws
     adapted = np.array(["+adapted" in str(p.attrs.get("mass_matrix", "")) for p in posts])
-    factors = []
-    for members in (np.flatnonzero(~adapted), np.flatnonzero(adapted)):
-        if not len(members):
-            continue
+    # the sampler's programs: by the posteriors' "program" attribute (objects set apart for their pixel rule
+    # ran in programs of their own), else adaptive or not
+    programs = [str(p.attrs.get("program", "+adapted" if a else "main")) for p, a in zip(posts, adapted, strict=True)]
+    factors: dict[str, list[float]] = {}
+    for name in dict.fromkeys(programs):
+        members = np.flatnonzero(np.array(programs) == name)
         for index, real in padded_slices(len(members), nuts_batch_size(pixels, steps.shape[1])):
             lanes = steps[members[index[:real]]].reshape(-1, steps.shape[-1])  # lanes, draws
-            factors.append(float(lanes.max(axis=0).sum() / lanes.mean(axis=0).sum()))
-    main = steps[~adapted] if np.any(~adapted) else steps
-    return {"lockstep_factor_draws": float(np.mean(factors)), "mean_steps_per_draw": float(steps.mean()),
+            factors.setdefault(name, []).append(float(lanes.max(axis=0).sum() / lanes.mean(axis=0).sum()))
+    largest = max(dict.fromkeys(programs), key=programs.count)
+    main = steps[np.array(programs) == largest]  # the main program: the one with the most objects
+    return {"lockstep_factor_draws": float(np.mean([f for fs in factors.values() for f in fs])),
+            "lockstep_factor_main": float(np.mean(factors[largest])), "programs": len(factors),
+            "mean_steps_per_draw": float(steps.mean()),
             "longest_steps_per_draw_main": float(np.mean(main.reshape(-1, steps.shape[-1]).max(axis=0))),
             "mean_steps_per_draw_adaptive": float(steps[adapted].mean()) if np.any(adapted) else float("nan"),
             "fraction_at_max_depth": float(np.mean(steps >= 2 ** max_tree_depth - 1)),

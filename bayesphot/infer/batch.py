@@ -182,7 +182,10 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
                         "gradient_evaluations": int(np.sum(stats["_gradient_evaluations"][pos])),
                         "map_seconds": t_map / len(members), "sampling_seconds": t_sample, "start": start.source,
                         "mass_matrix": mass_matrix + ("+adapted" if adapt else ""), "warmup_run": warmup,
-                        "batched_objects": len(completed), "start_notes": list(start.notes),
+                        "batched_objects": len(completed),
+                        # the compiled program that sampled it (on an accelerator its objects stepped together)
+                        "program": lowered[members[0]].key[:12] + ("+adapted" if adapt else ""),
+                        "start_notes": list(start.notes),
                         "start_at_limit": list(start.at_limit),
                     }, start=start, pointwise=pointwise)
                     post.issues = diagnose(post, sampler.min_ess, sampler.max_tree_depth, warn=False)
