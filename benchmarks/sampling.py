@@ -210,7 +210,6 @@ def stamp(seed: int, size: int = 64) -> Any:
 
 def run_stamps(count: int, args: argparse.Namespace) -> dict:
     """``count`` stamps sampled as one vectorised program; objects per hour."""
-    import arviz as az
 
     import bayesphot as bp
 
@@ -226,10 +225,7 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
     # where the wall time went: start search and sampling (summed over objects), the rest is per-object Python
     start_s = float(sum(p.attrs["map_seconds"] for p in posts))
     sampling_s = float(sum(p.attrs["sampling_seconds"] for p in posts))
-    rhat = np.array([max(float(np.max(az.rhat(p.idata, var_names=p.names)[n].values)) for n in p.names)
-                     for p in posts])
-    ess = np.array([min(float(np.min(az.ess(p.idata, var_names=p.names, method="bulk")[n].values))
-                        for n in p.names) for p in posts])
+    rhat, ess = worst_rhat_ess(posts)
     return {"stamps": count, "chains": args.stamp_chains, "warmup": args.stamp_warmup, "draws": args.stamp_draws,
             "wall_s": wall, "objects_per_hour": 3600.0 * count / wall,
             "fraction_rhat_ok": float(np.mean(rhat <= 1.01)), "median_min_ess": float(np.median(ess)),
@@ -242,6 +238,19 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
             **device_memory(),
             "objects": [per_object(p, 1000 + i, r, e)
                         for i, (p, r, e) in enumerate(zip(posts, rhat, ess, strict=True))]}
+
+
+def worst_rhat_ess(posts: list) -> tuple[np.ndarray, np.ndarray]:
+    """Per posterior, the largest r̂ and the smallest bulk ESS over its parameters (ArviZ, once per posterior)."""
+    import arviz as az
+
+    rhat, ess = [], []
+    for p in posts:
+        r = az.rhat(p.idata, var_names=p.names)
+        e = az.ess(p.idata, var_names=p.names, method="bulk")
+        rhat.append(max(float(np.max(r[n].values)) for n in p.names))
+        ess.append(min(float(np.min(e[n].values)) for n in p.names))
+    return np.array(rhat), np.array(ess)
 
 
 def per_object(post: Any, seed: int, rhat: float, ess: float) -> dict[str, Any]:

@@ -38,8 +38,7 @@ VARIANTS = (("per-pixel log-likelihood, warm-up 200", 200, {"pointwise_limit": 1
 
 def run(count: int, first_seed: int, warmup: int = 200, **options: Any) -> dict:
     """``count`` stamps sampled as one list; wall time, objects per hour and diagnostics."""
-    import arviz as az
-    from sampling import stamp
+    from sampling import stamp, worst_rhat_ess
 
     import bayesphot as bp
 
@@ -49,9 +48,7 @@ def run(count: int, first_seed: int, warmup: int = 200, **options: Any) -> dict:
         warnings.simplefilter("ignore")
         posts = bp.infer.NUTS(groups, chains=4, warmup=warmup, draws=500, seed=0, progress=False, **options).run()
     wall = time.perf_counter() - t0
-    rhat = [max(float(np.max(az.rhat(p.idata, var_names=p.names)[n].values)) for n in p.names) for p in posts]
-    ess = [min(float(np.min(az.ess(p.idata, var_names=p.names, method="bulk")[n].values)) for n in p.names)
-           for p in posts]
+    rhat, ess = worst_rhat_ess(posts)
     return {"wall_s": wall, "objects_per_hour": 3600 * count / wall, "rhat_ok": float(np.mean(np.array(rhat) <= 1.01)),
             "max_rhat": max(rhat), "median_min_ess": float(np.median(ess)),
             "mean_steps": float(np.mean([p.idata.sample_stats["n_steps"].mean() for p in posts])),

@@ -37,8 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def run(count: int, first_seed: int, target: float) -> dict:
     """``count`` stamps sampled as one list at target acceptance ``target``."""
-    import arviz as az
-    from sampling import lockstep, per_object, stamp
+    from sampling import lockstep, per_object, stamp, worst_rhat_ess
 
     import bayesphot as bp
 
@@ -49,10 +48,7 @@ def run(count: int, first_seed: int, target: float) -> dict:
         posts = bp.infer.NUTS(groups, chains=4, warmup=200, draws=500, seed=0, progress=False,
                               target_accept=target).run()
     wall = time.perf_counter() - t0
-    rhat = np.array([max(float(np.max(az.rhat(p.idata, var_names=p.names)[n].values)) for n in p.names)
-                     for p in posts])
-    ess = np.array([min(float(np.min(az.ess(p.idata, var_names=p.names, method="bulk")[n].values))
-                        for n in p.names) for p in posts])
+    rhat, ess = worst_rhat_ess(posts)
     steps = np.array([float(p.idata.sample_stats["n_steps"].sum()) for p in posts])  # draws only
     divergent = np.array([int(np.sum(p.idata.sample_stats["diverging"].values)) for p in posts])
     step_size = np.array([float(np.mean(p.idata.sample_stats["step_size"].values)) for p in posts])

@@ -30,6 +30,7 @@ objects then cost about as much as a few.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from dataclasses import fields
@@ -109,6 +110,12 @@ def _program_cost(objects: int) -> float:
     return float(objects) if vectorise_objects() else PROGRAM_COST_OBJECTS
 
 
+def _shared_rules(models: list[Model]) -> contextlib.AbstractContextManager[dict[str, Any]]:
+    """:func:`shared_quadrature` for ``models`` less their outliers, priced for the device in effect."""
+    cost = _program_cost(len(models))
+    return shared_quadrature(models, split_outliers(models, program_cost=cost), program_cost=cost)
+
+
 def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "laplace") -> list[Posterior | None]:
     """Sample every model in ``models`` (see the module docstring); posteriors in input order.
 
@@ -141,10 +148,7 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
     # one rule per tree position for every auto-quadrature component: one structure, one compiled program,
     # less outliers whose own rule alone would make every object's costlier (each its own program);
     # every program below is traced per object and compiled once per structure: shared traces stay nested calls
-    with backend.using("jax", device=sampler.device), \
-            shared_quadrature(models, split_outliers(models, program_cost=_program_cost(len(models))),
-                              program_cost=_program_cost(len(models))), \
-            nested_calls():
+    with backend.using("jax", device=sampler.device), _shared_rules(models), nested_calls():
         programs = [Program(m, sampler.likelihood, priors=sampler._priors(m)) for m in models]
         lowered = [p.lower("log_density") for p in programs]
         # per-pixel log-likelihoods only while those of every object together stay within the limit
