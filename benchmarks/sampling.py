@@ -43,6 +43,7 @@ Results: a table on stdout and JSON in ``benchmarks/results/sampling.json``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import time
@@ -240,6 +241,20 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
                         for i, (p, r, e) in enumerate(zip(posts, rhat, ess, strict=True))]}
 
 
+def run_stamps_with(engine: str, count: int, args: argparse.Namespace) -> dict:
+    """:func:`run_stamps` with the vectorised NUTS engine ``engine``: ``"lanes"`` (lanes step independently,
+    the default) or ``"lockstep"`` (numpyro's kernel under ``vmap``, every lane waiting for the longest tree)."""
+    from bayesphot.infer import _numpyro
+
+    chosen = _numpyro.lanes_apart
+    if engine == "lockstep":
+        _numpyro.lanes_apart = lambda settings: False
+    try:
+        return {"engine": engine, **run_stamps(count, args)}
+    finally:
+        _numpyro.lanes_apart = chosen
+
+
 def worst_rhat_ess(posts: list) -> tuple[np.ndarray, np.ndarray]:
     """Per posterior, the largest r̂ and the smallest bulk ESS over its parameters (ArviZ, once per posterior)."""
     import arviz as az
@@ -292,7 +307,17 @@ def lockstep(posts: list, max_tree_depth: int, pixels: int = 64 * 64) -> dict[st
             factors.setdefault(name, []).append(float(lanes.max(axis=0).sum() / lanes.mean(axis=0).sum()))
     largest = max(dict.fromkeys(programs), key=programs.count)
     main = steps[np.array(programs) == largest]  # the main program: the one with the most objects
+    # the programs whose lanes stepped independently record their loop's steps: what all lanes paid
+    paid: dict[tuple[str, int], list[int]] = {}
+    for i, p in enumerate(posts):
+        if "program_steps" in p.attrs:
+            paid.setdefault((programs[i], int(p.attrs["program_steps"])), []).append(i)
+    independent = [loop * steps.shape[1] * len(members) / sum(int(posts[i].attrs["gradient_evaluations"])
+                                                               for i in members)
+                   for (_, loop), members in paid.items()]
     return {"lockstep_factor_draws": float(np.mean([f for fs in factors.values() for f in fs])),
+            # the factor actually paid where lanes stepped independently (loop steps × lanes / their steps)
+            "lanes_factor": float(np.mean(independent)) if independent else float("nan"),
             "lockstep_factor_main": float(np.mean(factors[largest])), "programs": len(factors),
             "mean_steps_per_draw": float(steps.mean()),
             "longest_steps_per_draw_main": float(np.mean(main.reshape(-1, steps.shape[-1]).max(axis=0))),
@@ -366,6 +391,9 @@ def main() -> None:
     parser.add_argument("--stamp-target-accept", type=float, default=0.8,
                         help="NUTS target acceptance for the stamps (benchmarks/target_accept.py: 0.6 halves the "
                              "steps per draw on these stamps, 0.5 diverges)")
+    parser.add_argument("--stamp-engine", nargs="+", choices=("lanes", "lockstep"), default=["lanes"],
+                        help="on an accelerator: NUTS whose lanes step independently (the default), numpyro's "
+                             "kernel in lockstep (as before), or both in turn, same stamps")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--rerun", action="store_true", help="run bayesphot's NUTS a second time, compiled (warm)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sampling.json"))
@@ -426,13 +454,14 @@ def main() -> None:
         else:
             results.append(ps)
     stamps: list[dict] = []
-    for count in args.stamps:
-        print(f"running {count} stamps ...", flush=True)
-        stamps.append(run_stamps(count, args))
+    for count, engine in itertools.product(args.stamps, args.stamp_engine):
+        print(f"running {count} stamps ({engine}) ...", flush=True)
+        stamps.append(run_stamps_with(engine, count, args))
         st = stamps[-1]
         print(f"  {st['wall_s']:.1f} s: {st['objects_per_hour']:.0f} objects/hour (start {st['start_search_s']:.1f} s, "
               f"sampling {st['sampling_s']:.1f} s, other {st['other_s']:.1f} s; {st['batched_objects']} a program; "
-              f"lockstep {st['lockstep_factor_draws']:.2f}, steps/draw {st['mean_steps_per_draw']:.1f}, "
+              f"lockstep {st['lockstep_factor_draws']:.2f}, lanes {st['lanes_factor']:.2f}, "
+              f"steps/draw {st['mean_steps_per_draw']:.1f}, "
               f"at max depth {st['fraction_at_max_depth']:.4f}; {st['adaptive_objects']} adaptive)", flush=True)
         save(args, map_seconds, results, stamps)
     by = {r["config"]: r for r in results}

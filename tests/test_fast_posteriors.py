@@ -335,12 +335,14 @@ def test_ctrl_c_in_a_batch_keeps_the_objects_sampled_in_full(vectorised: bool, m
     interrupted slice holds the third object."""
     import threading
 
-    from bayesphot.infer import _numpyro
+    from bayesphot.infer import _numpyro, lanes
 
     monkeypatch.setattr(_numpyro, "vectorise_objects", lambda: vectorised)
     if memory_gb is not None:
         monkeypatch.setenv("BAYESPHOT_BATCH_GB", memory_gb)
-    original = _numpyro._runners
+    # chain by chain: numpyro's kernel, one runner; vectorised: the lanes' program, fetched once a slice
+    module, name = (lanes, "_programs") if vectorised else (_numpyro, "_runners")
+    original = getattr(module, name)
     seen: list[int] = []
     lock = threading.Lock()
 
@@ -348,7 +350,7 @@ def test_ctrl_c_in_a_batch_keeps_the_objects_sampled_in_full(vectorised: bool, m
         init_fn, advance_fn = original(*args, **kwargs)
         runner = len(seen)
 
-        def advance(state: object, params: object) -> object:
+        def advance(state: object, params: object, *more: object) -> object:
             with lock:  # chain by chain: objects in order of their first step; vectorised: one runner a slice
                 key = id(params) if not vectorised else runner
                 if key not in seen:
@@ -356,13 +358,13 @@ def test_ctrl_c_in_a_batch_keeps_the_objects_sampled_in_full(vectorised: bool, m
                 third = seen.index(key) == (2 if not vectorised else 1)
             if third:
                 raise KeyboardInterrupt
-            return advance_fn(state, params)
+            return advance_fn(state, params, *more)
 
         if vectorised:
             seen.append(runner)
         return init_fn, advance
 
-    monkeypatch.setattr(_numpyro, "_runners", interrupting)
+    monkeypatch.setattr(module, name, interrupting)
     problems = [linear_problem(seed) for seed in (4, 5, 6)]
     groups = [p[0] for p in problems]
     before = float(groups[2]["src:flux"].value)

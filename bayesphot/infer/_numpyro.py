@@ -486,10 +486,35 @@ def start_batch_size(pixels: int, k: int) -> int:
 MAX_NUTS_PIXEL_LANES = 100 * 4 * 64 * 64
 
 
-def nuts_batch_size(pixels: int, chains: int) -> int:
-    """Objects per vectorised NUTS program: within :func:`batch_memory` and :data:`MAX_NUTS_PIXEL_LANES`."""
+def nuts_batch_size(pixels: int, chains: int, independent_lanes: bool = False) -> int:
+    """Objects per vectorised NUTS program: within :func:`batch_memory`, and unless its lanes step
+    independently (:mod:`~bayesphot.infer.lanes`) within :data:`MAX_NUTS_PIXEL_LANES`."""
+    if independent_lanes:
+        return batch_size(pixels, chains)
     lanes = max(pixels, 1) * max(chains, 1)
     return max(1, min(batch_size(pixels, chains), MAX_NUTS_PIXEL_LANES // lanes))
+
+
+def lanes_apart(settings: SamplerSettings) -> bool:
+    """Whether a vectorised run with these settings steps its lanes independently (:mod:`~bayesphot.infer.lanes`):
+    NUTS with a fixed metric.  HMC, and NUTS adapting its mass matrix, run numpyro's kernel in lockstep."""
+    return settings.kernel == "nuts" and not settings.adapt_mass_matrix
+
+
+def _sample_lanes(lowered: Any, params: Any, init: np.ndarray, matrices: np.ndarray, s: SamplerSettings,
+                  description: str, start_slice: int | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`~bayesphot.infer.lanes.sample`, its records collected as :func:`_sample`'s are; the loop's
+    steps go into ``_program_steps`` (one per object)."""
+    from . import lanes
+
+    records, steps = lanes.sample(lowered.evaluator(), lowered.key, params, init, matrices, s, description,
+                                  start_slice=start_slice)
+    interrupted = records.pop("_interrupted", None)
+    samples, stats = _collect(records, s, 2, records["z"].shape[2])
+    stats["_program_steps"] = np.full(init.shape[0], steps, dtype=np.int64)
+    if interrupted is not None:
+        stats["_interrupted"] = interrupted
+    return samples, stats
 
 
 def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.ndarray,
@@ -524,19 +549,26 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
         return _sample_objects_in_threads(lowered, np.asarray(init, dtype=np.float64),
                                           np.asarray(inverse_mass_matrices, dtype=np.float64), settings)
     count = len(lowered)
-    size = count if pixels <= 0 else min(count, nuts_batch_size(pixels, init.shape[1]))
+    apart = lanes_apart(settings)
+    size = count if pixels <= 0 else min(count, nuts_batch_size(pixels, init.shape[1], independent_lanes=apart))
     # the chains' starting potentials are evaluated in blocks of the start search's 2k + 1 points per object
     start_slice = None if pixels <= 0 else start_batch_size(pixels, init.shape[-1])
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
     completed: list[np.ndarray] = []
     for index, real in padded_slices(count, size):
         params = jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *[lowered[i].params for i in index])
+        starts = np.asarray(init, dtype=np.float64)[index]
+        matrices = np.asarray(inverse_mass_matrices, dtype=np.float64)[index]
+        slice_settings = replace(settings, seed=settings.seed + index[0])
+        description = f"NUTS × {len(index)} objects"
         try:
-            draws, stats = _sample(lowered[0].evaluator(), lowered[0].key, params,
-                                   np.asarray(init, dtype=np.float64)[index],
-                                   np.asarray(inverse_mass_matrices, dtype=np.float64)[index],
-                                   replace(settings, seed=settings.seed + index[0]), batched=True,
-                                   description=f"NUTS × {len(index)} objects", start_slice=start_slice)
+            if apart:
+                draws, stats = _sample_lanes(lowered[0], params, starts, matrices, slice_settings, description,
+                                             start_slice)
+            else:
+                draws, stats = _sample(lowered[0].evaluator(), lowered[0].key, params, starts, matrices,
+                                       slice_settings, batched=True, description=description,
+                                       start_slice=start_slice)
         except SamplingInterruptedError:
             break  # Ctrl-C in this slice's warm-up: the slices before it are kept
         if "_interrupted" in stats:

@@ -9,9 +9,10 @@ stamp shape, which parameters are free, dtype), and for each group
    ``vmap`` over objects), then a better mode with components of one type
    exchanged, if there is one (:mod:`~bayesphot.infer.labels`), and the
    inverse exact Hessian there as its mass matrix;
-2. samples all objects and chains in one compiled program (``vmap`` over objects
-   and chains of numpyro's NUTS kernel; :func:`~bayesphot.infer._numpyro.run_batch`)
-   on an accelerator; on a CPU every (object, chain) runs through one compiled
+2. samples all objects and chains in one compiled program on an accelerator
+   (:func:`~bayesphot.infer._numpyro.run_batch`: NUTS whose lanes step
+   independently, :mod:`~bayesphot.infer.lanes`; numpyro's kernel ``vmap``-ed for
+   objects that adapt their mass matrix); on a CPU every (object, chain) runs through one compiled
    single-chain program in a pool of threads, and each object searches its own
    start, so no object waits for the slowest (see
    :func:`~bayesphot.infer._numpyro.vectorise_objects`).
@@ -184,6 +185,10 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
                     object_stats = {k: v[pos] for k, v in stats.items() if not k.startswith("_")}
                     post = sampler._posterior(program, draws, object_stats, {
                         "gradient_evaluations": int(np.sum(stats["_gradient_evaluations"][pos])),
+                        # the loop steps of its program when the lanes stepped independently (all lanes
+                        # together; with the lanes' own steps, what their waiting cost), else absent
+                        **({"program_steps": int(stats["_program_steps"][pos])}
+                           if "_program_steps" in stats else {}),
                         "map_seconds": t_map / len(members), "sampling_seconds": t_sample, "start": start.source,
                         "mass_matrix": mass_matrix + ("+adapted" if adapt else ""), "warmup_run": warmup,
                         "batched_objects": len(completed),
