@@ -4,8 +4,9 @@
 # Usage (from the repository root, on the GPU machine; the wheels of pyro-ppl, pyro-api, arviz,
 # xarray-einstats, h5netcdf, astropy, pyerfa, astropy-iers-data, array-api-compat and platformdirs
 # for its Python carried in .whl/):
-#     bash benchmarks/gpu_checks.sh quick|lease3|lease2|lease|stamps|full OUTDIR
-# quick: a two-minute smoke run; lease3: the quadrature ablation on the GPU, then 100 and 300 stamps; lease2: one call of under 10 minutes (100 stamps with the default NUTS and with
+#     bash benchmarks/gpu_checks.sh quick|lease4|lease3|lease2|lease|stamps|full OUTDIR
+# quick: a two-minute smoke run; lease4: 100 stamps with lanes stepping independently and in lockstep, 1000 stamps, the
+# quadrature ablation at 64² and 256²; lease3: the quadrature ablation on the GPU, then 100 and 300 stamps; lease2: one call of under 10 minutes (100 stamps with the default NUTS and with
 # trees of at most 63 steps, each with its lockstep statistics; the render table at 256², 1024², 2048² on both
 # backends; LM + NUTS at 2048²; every model type on the device without the pyro run); lease: what one 15-minute lease holds (about 8 minutes); part1
 # (devices, 64² sampling, stamps) and part2 (calibration, large images, render) together are "full":
@@ -30,6 +31,20 @@ if [ "$mode" = quick ]; then
   timeout 240 python3 benchmarks/sampling.py --device cuda --size 64 --no-psf --warmup 200 --draws 200 \
     --only bayesphot handwritten-numpyro --stamps 10 --stamp-warmup 100 --stamp-draws 100 \
     --out "$out/sampling_gpu_quick.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -25
+  exit 0
+fi
+if [ "$mode" = lease4 ]; then  # lanes stepping independently against lockstep, then 1000 stamps, then the rule's GPU time
+  filter() { grep -v -i "warn\|arviz\|refactor\|migration\|^ *$"; }
+  step "stamps: 100, lanes stepping independently, then numpyro's kernel in lockstep, 4 chains x (200 + 500)"
+  timeout 200 python3 benchmarks/sampling.py --device cuda --only none --stamps 100 --stamp-engine lanes lockstep \
+    --out "$out/sampling_gpu_stamps100_engines.json" 2>&1 | filter | tail -8
+  step "stamps: 1000, lanes stepping independently (one program)"
+  timeout 260 python3 benchmarks/sampling.py --device cuda --only none --stamps 1000 --progress \
+    --out "$out/sampling_gpu_stamps1000_lanes.json" 2>&1 | tr '\r' '\n' | filter | awk 'NR % 15 == 0 || /objects|stamps|written/' | tail -14
+  step "quadrature ablation: kernels and value+gradient time, tier by tier (64², 256²)"
+  timeout 90 python3 benchmarks/quadrature_ablation.py --device cuda --sizes 64 256 --rounds 30 \
+    --out "$out/quadrature_ablation_gpu.json" 2>&1 | tail -16
+  step "done"
   exit 0
 fi
 if [ "$mode" = lease3 ]; then  # the next lease: where the rule's GPU time goes, and stamps by the program

@@ -234,11 +234,23 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
             "start_search_s": start_s, "sampling_s": sampling_s, "other_s": wall - start_s - sampling_s,
             "batched_objects": int(posts[0].attrs.get("batched_objects", 1)),
             "gradient_evaluations_per_object": float(np.mean([p.attrs["gradient_evaluations"] for p in posts])),
+            # lanes stepping independently: the loop steps of all programs, and sampling seconds per loop step
+            # (compilation included)
+            "program_steps": program_steps(posts),
+            "seconds_per_program_step": sampling_s / max(1, program_steps(posts)),
             "max_tree_depth": args.stamp_max_tree_depth, "target_accept": args.stamp_target_accept,
             **lockstep(posts, args.stamp_max_tree_depth),
             **device_memory(),
             "objects": [per_object(p, 1000 + i, r, e)
                         for i, (p, r, e) in enumerate(zip(posts, rhat, ess, strict=True))]}
+
+
+def program_steps(posts: list) -> int:
+    """Loop steps of the programs whose lanes stepped independently, summed over programs (each program
+    known by its ``program`` attribute and its step count); 0 if none did."""
+    programs = {(str(p.attrs.get("program", "")), int(p.attrs["program_steps"])) for p in posts
+                if "program_steps" in p.attrs}
+    return sum(steps for _, steps in programs)
 
 
 def run_stamps_with(engine: str, count: int, args: argparse.Namespace) -> dict:
