@@ -240,9 +240,9 @@ def diagnose(post: Posterior, min_ess: float | None = None, max_tree_depth: int 
                           f"(divergent draws deviate most in {', '.join(worst)})")
         elif div.any():
             issues.append(f"{int(div.sum())} divergent transitions after warm-up (every draw)")
+    ess = az.ess(idata, var_names=names, method="bulk") if names else None  # once: the tree-depth check reuses it
     if names:
         rhat = az.rhat(idata, var_names=names) if chains >= 2 else _single_chain_rhat(idata, names)
-        ess = az.ess(idata, var_names=names, method="bulk")
         unknown = [n for n in names if not np.all(np.isfinite(np.asarray(rhat[n].values)))]
         if unknown:
             issues.append(f"r_hat not computable for {', '.join(unknown)} "
@@ -261,8 +261,7 @@ def diagnose(post: Posterior, min_ess: float | None = None, max_tree_depth: int 
         saturated = float(np.mean(depth >= max_tree_depth))
         if saturated > 0:
             slowest = names
-            if names:
-                ess = az.ess(idata, var_names=names, method="bulk")
+            if ess is not None:
                 slowest = sorted(names, key=lambda n: float(np.min(ess[n].values)))[:3]
             issues.append(f"{100 * saturated:.1f}% of draws hit the maximum tree depth {max_tree_depth} "
                           f"(slowest-mixing: {', '.join(slowest)}); the mass matrix may be poor")

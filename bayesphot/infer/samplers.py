@@ -306,15 +306,17 @@ class _Sampler:
         """Derived quantities and the log-likelihood of every draw (JAX, vectorised, batched).
 
         Per pixel when ``pointwise`` (default: draws × pixels ≤ ``pointwise_limit``; a render
-        per draw); otherwise the total, without rendering: log L = lp − log prior − log-Jacobian.
-        Batches are of one size (the last one padded), so each function compiles once.
+        per draw, in batches of one size, the last one padded, so that the function compiles
+        once); otherwise the total, without rendering: log L = lp − log prior − log-Jacobian,
+        all draws in one call (no image per draw bounds its memory; five padded batches of
+        2000 draws of a 64² stamp took 18 ms, one call 12 ms).
         """
         from .. import structure
 
         n = flat.shape[0]
         if pointwise is None:
             pointwise = n * program.n_pixels <= self.pointwise_limit
-        batch = max(1, min(n, 2_000_000 // max(program.n_pixels, 1)))
+        batch = max(1, min(n, 2_000_000 // max(program.n_pixels, 1))) if pointwise else max(n, 1)
         with backend.using("jax", device=self.device):
             # one traced function per draw (tracing costs ~0.1 s an object, which counts for many objects)
             lowered = program.lower("draw_summary_pointwise" if pointwise else "draw_summary")
