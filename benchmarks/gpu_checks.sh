@@ -4,7 +4,7 @@
 # Usage (from the repository root, on the GPU machine; the wheels of pyro-ppl, pyro-api, arviz,
 # xarray-einstats, h5netcdf, astropy, pyerfa, astropy-iers-data, array-api-compat and platformdirs
 # for its Python carried in .whl/):
-#     bash benchmarks/gpu_checks.sh quick|lease4|lease3|lease2|lease|stamps|full OUTDIR
+#     bash benchmarks/gpu_checks.sh quick|lease5|lease4|lease3|lease2|lease|stamps|full OUTDIR
 # quick: a two-minute smoke run; lease4: 100 stamps with lanes stepping independently and in lockstep, 1000 stamps, the
 # quadrature ablation at 64² and 256²; lease3: the quadrature ablation on the GPU, then 100 and 300 stamps; lease2: one call of under 10 minutes (100 stamps with the default NUTS and with
 # trees of at most 63 steps, each with its lockstep statistics; the render table at 256², 1024², 2048² on both
@@ -31,6 +31,14 @@ if [ "$mode" = quick ]; then
   timeout 240 python3 benchmarks/sampling.py --device cuda --size 64 --no-psf --warmup 200 --draws 200 \
     --only bayesphot handwritten-numpyro --stamps 10 --stamp-warmup 100 --stamp-draws 100 \
     --out "$out/sampling_gpu_quick.json" 2>&1 | grep -v -i "warn\|arviz\|refactor\|migration" | tail -25
+  exit 0
+fi
+if [ "$mode" = lease5 ]; then  # what lease4 left: 1000 stamps, lanes stepping independently, to the end
+  step "stamps: 1000, lanes stepping independently (one program), 4 chains x (200 + 500)"
+  timeout 300 python3 benchmarks/sampling.py --device cuda --only none --stamps 1000 --progress \
+    --out "$out/sampling_gpu_stamps1000_lanes.json" 2>&1 | tr '\r' '\n' | grep -v -i "warn\|arviz\|refactor\|migration\|^ *$" \
+    | awk 'NR % 25 == 0 || /objects\/hour|stamps|written/' | tail -16
+  step "done"
   exit 0
 fi
 if [ "$mode" = lease4 ]; then  # lanes stepping independently against lockstep, then 1000 stamps, then the rule's GPU time
