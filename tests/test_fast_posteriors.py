@@ -377,3 +377,32 @@ def test_ctrl_c_in_a_batch_keeps_the_objects_sampled_in_full(vectorised: bool, m
         mcse = az.mcse(post.idata, var_names=["src:flux"])
         assert abs(post.mean("src:flux") - mean[1]) < 4 * float(mcse["src:flux"])
         assert float(group["src:flux"].value) == pytest.approx(post.mean("src:flux"))  # written back
+
+
+def test_an_object_released_by_the_vectorised_program_is_sampled_again_adapting(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A vectorised program (forced) releases the middle one of three objects as a straggler (forced, at its
+    first check): that object is sampled again in the adapting program and still agrees with its exact
+    linear-Gaussian posterior; the other two keep the first program's draws."""
+    from bayesphot.infer import _numpyro, lanes
+
+    monkeypatch.setattr(_numpyro, "vectorise_objects", lambda: True)
+    calls: list[int] = []
+
+    def release_the_middle_one(iterations: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        calls.append(iterations.shape[0])
+        return np.array([1]) if len(calls) == 1 else np.zeros(0, dtype=np.int64)
+
+    monkeypatch.setattr(lanes, "stragglers", release_the_middle_one)
+    problems = [linear_problem(seed) for seed in (4, 5, 6)]
+    posts = bp.infer.NUTS([p[0] for p in problems], chains=2, warmup=300, draws=1500, seed=3, progress=False,
+                          priors=None).run()
+    assert calls and all(post is not None for post in posts)
+    assert [bool(post.attrs.get("lagged")) for post in posts] == [False, True, False]
+    assert [str(post.attrs["mass_matrix"]) for post in posts] == ["laplace", "laplace+adapted", "laplace"]
+    assert "program_steps" in posts[0].attrs and "program_steps" not in posts[1].attrs
+    for (_group, mean, cov), post in zip(problems, posts, strict=True):
+        mcse = az.mcse(post.idata, var_names=["src:flux"])
+        assert abs(post.mean("src:flux") - mean[1]) < 4 * float(mcse["src:flux"])
+        assert post.sd("src:flux") == pytest.approx(math.sqrt(cov[1, 1]), rel=0.08)
+        assert post.ok, post.issues

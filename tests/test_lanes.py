@@ -57,7 +57,8 @@ def test_correlated_gaussians_in_one_program(near: bool) -> None:
     init = mean[:, None, :] + rng.normal(size=(objects, chains, k))
     s = settings()
     metric = cov * 1.3 if near else np.broadcast_to(np.eye(k), cov.shape).copy()
-    records, loop_steps = lanes.sample(gaussian, f"lanes-gaussian-{near}", params, init, metric, s, "test")
+    records, loop_steps, _ = lanes.sample(gaussian, f"lanes-gaussian-{near}", params, init, metric, s, "test",
+                                          tail_factor=None)
     assert records["z"].shape == (objects, chains, s.warmup + s.draws, k)
     kept = records["z"][:, :, s.warmup:]
     for o in range(objects):
@@ -84,7 +85,7 @@ def test_a_banana_and_a_capped_tree_depth() -> None:
     metric = np.broadcast_to(np.eye(2), (objects, 2, 2)).copy()
     for depth in (10, 2):
         s = settings(warmup=300, draws=1500, max_tree_depth=depth, seed=2)
-        records, _ = lanes.sample(banana, "lanes-banana", params, init, metric, s, "test")
+        records, _, _ = lanes.sample(banana, "lanes-banana", params, init, metric, s, "test", tail_factor=None)
         kept = records["z"][:, :, s.warmup:]
         for o in range(objects):
             assert_moments(kept[o], np.array([0.0, b[o]]), np.array([1.0, 0.25 + 2 * b[o] ** 2]))
@@ -104,7 +105,7 @@ def test_diagonal_metric_and_the_momentum_factor() -> None:
     variance = np.array([[4.0, 0.25, 1.0]])
     params = {"mean": jnp.zeros((1, 3)), "precision": jnp.asarray(np.diag(1 / variance[0]))[None]}
     s = settings(draws=1500)
-    records, _ = lanes.sample(gaussian, "lanes-diagonal", params, np.zeros((1, 4, 3)) + 0.5, variance, s, "test")
+    records, _, _ = lanes.sample(gaussian, "lanes-diagonal", params, np.zeros((1, 4, 3)) + 0.5, variance, s, "test")
     assert_moments(records["z"][0, :, s.warmup:], np.zeros(3), variance[0])
 
 
@@ -114,3 +115,37 @@ def test_only_nuts_with_a_fixed_metric() -> None:
     with pytest.raises(ValueError, match="fixed metric"):
         lanes.sample(gaussian, "x", {}, np.zeros((1, 1, 1)), np.ones((1, 1, 1)),
                      replace(settings(), adapt_mass_matrix=True), "test")
+
+
+def test_stragglers_are_released_only_once_most_objects_are_done() -> None:
+    total = 10
+    iterations = np.array([[10, 10], [10, 10], [10, 4], [10, 10]])  # object 2 lags
+    spent = np.array([[50, 60], [55, 50], [400, 50], [50, 52]])
+    assert lanes.stragglers(iterations, spent, 400, total).tolist() == [2]  # 400 > 2 × median 51
+    assert lanes.stragglers(iterations, spent, 100, total).size == 0  # the loop is not far past the median yet
+    half = np.array([[10, 10], [10, 10], [10, 4], [3, 10]])
+    assert lanes.stragglers(half, spent, 400, total).size == 0  # only half of the objects are done
+    assert lanes.stragglers(np.full((4, 2), 10), spent, 400, total).size == 0  # all done
+
+
+def test_an_object_far_behind_the_rest_is_released_unfinished() -> None:
+    """Four Gaussians in one program; the last has the identity as its metric while its variances span 10⁴
+    (trees of hundreds of steps): it is released, the others finish with exact moments."""
+    rng = np.random.default_rng(5)
+    objects, chains, k = 4, 2, 3
+    variances = np.array([[1.0, 2.0, 0.5]] * 3 + [[1e-4, 1e-2, 1.0]])
+    params = {"mean": jnp.zeros((objects, k)), "precision": jnp.asarray([np.diag(1 / v) for v in variances])}
+    metric = np.array([np.diag(v) for v in variances[:3]] + [np.eye(k)])
+    init = rng.normal(size=(objects, chains, k)) * np.sqrt(variances)[:, None, :]
+    s = settings(warmup=100, draws=600)
+    records, loop_steps, released = lanes.sample(gaussian, "lanes-straggler", params, init, metric, s, "test")
+    assert released.tolist() == [3]
+    spent = records["num_steps"].sum(axis=-1)
+    assert loop_steps > lanes.TAIL_FACTOR * np.median(spent[:3])
+    for o in range(3):
+        assert_moments(records["z"][o, :, s.warmup:], np.zeros(k), variances[o])
+    # without release the same program runs until the straggler is through
+    records, everything, released = lanes.sample(gaussian, "lanes-straggler", params, init, metric, s, "test",
+                                                 tail_factor=None)
+    assert released.size == 0 and everything > 2 * loop_steps
+    assert_moments(records["z"][3, :, s.warmup:], np.zeros(k), variances[3])

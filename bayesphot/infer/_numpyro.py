@@ -504,25 +504,30 @@ def lanes_apart(settings: SamplerSettings) -> bool:
 def _sample_lanes(lowered: Any, params: Any, init: np.ndarray, matrices: np.ndarray, s: SamplerSettings,
                   description: str, start_slice: int | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """:func:`~bayesphot.infer.lanes.sample`, its records collected as :func:`_sample`'s are; the loop's
-    steps go into ``_program_steps`` (one per object)."""
+    steps go into ``_program_steps`` (one per object), the objects it released unfinished into
+    ``_released`` (their rows are not to be used)."""
     from . import lanes
 
-    records, steps = lanes.sample(lowered.evaluator(), lowered.key, params, init, matrices, s, description,
-                                  start_slice=start_slice)
+    records, steps, released = lanes.sample(lowered.evaluator(), lowered.key, params, init, matrices, s,
+                                            description, start_slice=start_slice)
     interrupted = records.pop("_interrupted", None)
     samples, stats = _collect(records, s, 2, records["z"].shape[2])
     stats["_program_steps"] = np.full(init.shape[0], steps, dtype=np.int64)
+    stats["_released"] = released
     if interrupted is not None:
         stats["_interrupted"] = interrupted
     return samples, stats
 
 
 def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.ndarray,
-              settings: SamplerSettings, pixels: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+              settings: SamplerSettings,
+              pixels: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Sample many programs of one structure: vectorised programs of a bounded size, or on a CPU chain by chain.
 
     Interrupted (Ctrl-C), it returns what had finished: on a CPU every object whose chains had all
-    finished, else the slices of objects that had; the third element says which.
+    finished, else the slices of objects that had; the third element says which.  A vectorised program
+    whose lanes step independently may release a few objects that lag far behind the rest
+    (:func:`~bayesphot.infer.lanes.stragglers`): the fourth element lists them, unsampled.
 
     Parameters
     ----------
@@ -537,8 +542,9 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
 
     Returns
     -------
-    draws (m, chains, draws, k), statistics (m, chains, draws), and the indices into ``lowered`` of the m
-    objects they belong to, ascending: all of them unless interrupted.
+    draws (m, chains, draws, k), statistics (m, chains, draws), the indices into ``lowered`` of the m
+    objects they belong to, ascending (all of them unless interrupted or released), and the indices of
+    the released objects, ascending.
     """
     import jax
 
@@ -546,8 +552,9 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
     if len(keys) != 1:
         raise ValueError("run_batch needs programs of one structure")
     if not vectorise_objects():
-        return _sample_objects_in_threads(lowered, np.asarray(init, dtype=np.float64),
-                                          np.asarray(inverse_mass_matrices, dtype=np.float64), settings)
+        return (*_sample_objects_in_threads(lowered, np.asarray(init, dtype=np.float64),
+                                            np.asarray(inverse_mass_matrices, dtype=np.float64), settings),
+                np.zeros(0, dtype=np.int64))
     count = len(lowered)
     apart = lanes_apart(settings)
     size = count if pixels <= 0 else min(count, nuts_batch_size(pixels, init.shape[1], independent_lanes=apart))
@@ -555,6 +562,7 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
     start_slice = None if pixels <= 0 else start_batch_size(pixels, init.shape[-1])
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
     completed: list[np.ndarray] = []
+    released: list[int] = []
     for index, real in padded_slices(count, size):
         params = jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *[lowered[i].params for i in index])
         starts = np.asarray(init, dtype=np.float64)[index]
@@ -573,10 +581,14 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
             break  # Ctrl-C in this slice's warm-up: the slices before it are kept
         if "_interrupted" in stats:
             break  # Ctrl-C: this slice's draws are cut short; the slices before it are kept
-        parts.append((draws[:real], {k: v[:real] for k, v in stats.items()}))
-        completed.append(np.asarray(index[:real], dtype=np.int64))
+        # the slice's own objects (not its padding), less those released unfinished
+        lagging = stats.pop("_released", np.zeros(0, dtype=np.int64))
+        keep = np.setdiff1d(np.arange(real), lagging)
+        released.extend(int(index[pos]) for pos in lagging if pos < real)
+        parts.append((draws[keep], {k: v[keep] for k, v in stats.items()}))
+        completed.append(np.asarray(index, dtype=np.int64)[keep])
     if not parts:
-        return np.empty((0,)), {}, np.zeros(0, dtype=np.int64)
+        return np.empty((0,)), {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     draws = np.concatenate([p[0] for p in parts])
     stats = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
-    return draws, stats, np.concatenate(completed)
+    return draws, stats, np.concatenate(completed), np.asarray(sorted(released), dtype=np.int64)

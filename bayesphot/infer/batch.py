@@ -161,8 +161,10 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
             starts = _starts([programs[i] for i in members], [lowered[i] for i in members], max_iter=100)
             t_map = time.perf_counter() - t0
             interval = interval_coordinates(programs[members[0]])
+            lagging: list[int] = []  # objects the first program released unfinished: they adapt too
             for adapt in (False, True):
-                chosen = [j for j, start in enumerate(starts) if start.adapt == adapt]
+                chosen = sorted([j for j, start in enumerate(starts) if start.adapt == adapt]
+                                + (lagging if adapt else []))
                 if not chosen or interrupted:
                     continue
                 warmup = max(sampler.warmup, ADAPT_MIN_WARMUP) if adapt else sampler.warmup
@@ -171,10 +173,12 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
                                               sampler.seed + members[j], interval) for j in chosen])
                 matrices = np.stack([starts[j].inverse_mass_matrix for j in chosen])
                 t1 = time.perf_counter()
-                samples, stats, completed = _numpyro.run_batch([lowered[members[j]] for j in chosen], init,
-                                                               matrices, settings,
-                                                               pixels=programs[members[0]].n_pixels)
-                interrupted = len(completed) < len(chosen)
+                samples, stats, completed, released = _numpyro.run_batch(
+                    [lowered[members[j]] for j in chosen], init, matrices, settings,
+                    pixels=programs[members[0]].n_pixels)
+                released_before = set(lagging)
+                lagging = [chosen[c] for c in released]
+                interrupted = len(completed) + len(released) < len(chosen)
                 t_sample = (time.perf_counter() - t1) / max(len(completed), 1)
                 for pos, j in enumerate(chosen[c] for c in completed):
                     index = members[j]
@@ -194,6 +198,8 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
                         "batched_objects": len(completed),
                         # the compiled program that sampled it (on an accelerator its objects stepped together)
                         "program": lowered[members[0]].key[:12] + ("+adapted" if adapt else ""),
+                        # released by the first program, its lanes far behind the others' (see lanes.stragglers)
+                        **({"lagged": True} if adapt and j in released_before else {}),
                         "start_notes": list(start.notes),
                         "start_at_limit": list(start.at_limit),
                     }, start=start, pointwise=pointwise)
