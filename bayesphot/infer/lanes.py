@@ -51,7 +51,8 @@ GAMMA, T0, KAPPA, FIRST_STEP = 0.05, 10.0, 0.75, 1.0
 #: time limit
 STEPS_PER_CALL = 128
 #: stragglers: once more than half of the objects have finished, the objects still running are released
-#: (handed back unfinished) when the loop has taken this many times the median lane's leapfrog steps.  On an
+#: (handed back unfinished) when the slowest lane would keep the loop past this many times the median
+#: lane's leapfrog steps (:func:`stragglers`).  On an
 #: H200, 1000 stamps of 64² × 4 chains had most lanes through their 700 iterations after ~70 s of sampling
 #: while the slowest were at 633 of 700 after 300 s: a few objects would have set the whole program's length
 TAIL_FACTOR = 2.0
@@ -286,11 +287,19 @@ def momentum_root(inverse_mass_matrices: np.ndarray) -> np.ndarray:
 
 def stragglers(iterations: np.ndarray, spent: np.ndarray, loop_steps: int, total: int,
                tail_factor: float = TAIL_FACTOR) -> np.ndarray:
-    """Objects to release unfinished: those with a lane still short of ``total`` iterations, once more than
-    half of the objects have finished and the loop has taken over ``tail_factor`` times the median lane's
-    leapfrog steps (``spent``); else none.  ``iterations`` and ``spent`` are (objects, chains)."""
+    """Objects to release unfinished: every object with a lane short of ``total`` iterations, once more than
+    half of the objects have finished and the slowest lane, at its own pace so far (its ``spent`` steps per
+    iteration), would keep the loop running past ``tail_factor`` times the median lane's steps; else none.
+
+    ``iterations`` and ``spent`` are (objects, chains); ``loop_steps`` the loop's steps so far.  A lane
+    close to its end is waited for, whatever its pace: releasing it costs a program of its own.
+    """
     finished = np.all(iterations >= total, axis=1)
-    if finished.all() or finished.mean() <= 0.5 or loop_steps <= tail_factor * float(np.median(spent)):
+    if finished.all() or finished.mean() <= 0.5:
+        return np.zeros(0, dtype=np.int64)
+    pace = spent / np.maximum(iterations, 1)
+    projected = loop_steps + float(np.max((total - np.minimum(iterations, total)) * pace))
+    if projected <= tail_factor * float(np.median(spent)):
         return np.zeros(0, dtype=np.int64)
     return np.flatnonzero(~finished)
 
