@@ -237,7 +237,7 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
             # lanes stepping independently: the loop steps of all programs, and sampling seconds per loop step
             # (compilation included)
             "program_steps": program_steps(posts),
-            "seconds_per_program_step": sampling_s / max(1, program_steps(posts)),
+            "seconds_per_program_step": sampling_s / program_steps(posts) if program_steps(posts) else float("nan"),
             "max_tree_depth": args.stamp_max_tree_depth, "target_accept": args.stamp_target_accept,
             **lockstep(posts, args.stamp_max_tree_depth),
             **device_memory(),
@@ -258,11 +258,16 @@ def run_stamps_with(engine: str, count: int, args: argparse.Namespace) -> dict:
     the default) or ``"lockstep"`` (numpyro's kernel under ``vmap``, every lane waiting for the longest tree)."""
     from bayesphot.infer import _numpyro
 
+    import bayesphot as bp
+
+    with bp.backend.using("jax", device=args.device):
+        vectorised = _numpyro.vectorise_objects()
     chosen = _numpyro.lanes_apart
     if engine == "lockstep":
         _numpyro.lanes_apart = lambda settings: False
     try:
-        return {"engine": engine, **run_stamps(count, args)}
+        # on a CPU neither engine runs: every (object, chain) is a single-chain program in a thread
+        return {"engine": engine if vectorised else "threads", **run_stamps(count, args)}
     finally:
         _numpyro.lanes_apart = chosen
 
