@@ -256,9 +256,8 @@ def program_steps(posts: list) -> int:
 def run_stamps_with(engine: str, count: int, args: argparse.Namespace) -> dict:
     """:func:`run_stamps` with the vectorised NUTS engine ``engine``: ``"lanes"`` (lanes step independently,
     the default) or ``"lockstep"`` (numpyro's kernel under ``vmap``, every lane waiting for the longest tree)."""
-    from bayesphot.infer import _numpyro
-
     import bayesphot as bp
+    from bayesphot.infer import _numpyro
 
     with bp.backend.using("jax", device=args.device):
         vectorised = _numpyro.vectorise_objects()
