@@ -188,3 +188,24 @@ def test_lanes_and_numpyros_kernel_agree_on_real_stamps(monkeypatch: pytest.Monk
             assert a.sd(name) == pytest.approx(b.sd(name), rel=0.2), name
     z = np.array(z)
     assert np.abs(z).max() < 4 and np.sqrt(np.mean(z ** 2)) < 1.5, z
+
+
+def test_a_time_limit_in_the_warm_up_raises_and_after_it_keeps_the_common_draws() -> None:
+    """The limit is checked between compiled calls: hit during warm-up it raises (no draws to keep); hit
+    after it, every lane's first common number of iterations is kept and the run says it was limited."""
+    from dataclasses import replace
+
+    from bayesphot.errors import SamplingTimeLimitError
+
+    params = {"mean": jnp.zeros((2, 2)), "precision": jnp.asarray([np.eye(2)] * 2)}
+    init = np.full((2, 2, 2), 0.3)
+    metric = np.array([np.eye(2)] * 2)
+    base = settings(warmup=2000, draws=200)
+    with pytest.raises(SamplingTimeLimitError, match="during warm-up"):
+        lanes.sample(gaussian, "lanes-limit", params, init, metric, replace(base, time_limit=1e-9), "test")
+    # a warm-up of 10 iterations is over within the first call (128 steps, ≥ 1 per iteration and lane)
+    short = replace(settings(warmup=10, draws=100_000), time_limit=1e-9)
+    records, steps, released = lanes.sample(gaussian, "lanes-limit", params, init, metric, short, "test")
+    kept, asked, limited = records["_interrupted"]
+    assert limited == 1 and asked == 100_000 and 0 < kept < 128 and released.size == 0
+    assert records["z"].shape[2] == 10 + kept and steps == lanes.STEPS_PER_CALL
