@@ -209,3 +209,31 @@ def test_a_time_limit_in_the_warm_up_raises_and_after_it_keeps_the_common_draws(
     kept, asked, limited = records["_interrupted"]
     assert limited == 1 and asked == 100_000 and 0 < kept < 128 and released.size == 0
     assert records["z"].shape[2] == 10 + kept and steps == lanes.STEPS_PER_CALL
+
+
+def truncated(params: dict, u: jnp.ndarray) -> jnp.ndarray:
+    """A standard normal where u₀ ≤ 1, undefined (NaN) beyond: the sampler must treat NaN as a divergence."""
+    return jnp.where(u[0] > 1.0, jnp.nan, -0.5 * jnp.sum(u ** 2)) + 0.0 * params["dummy"]
+
+
+def test_an_undefined_density_is_a_divergence_not_a_place_to_wander() -> None:
+    """Trajectories into the NaN region end there, so the draws are those of the normal truncated at
+    u₀ = 1 (mean −φ(1)/Φ(1) = −0.2876, variance 0.6297).  A chain that starts where the density is
+    undefined has an undefined energy error at every step: each counts as a divergence (as numpyro
+    counts a NaN), so that lane's trees end at once instead of running to 1023 steps through NaNs."""
+    from math import erf, exp, pi, sqrt
+
+    phi, cdf = exp(-0.5) / sqrt(2 * pi), 0.5 * (1 + erf(1 / sqrt(2)))
+    mean0, var0 = -phi / cdf, 1 - phi / cdf - (phi / cdf) ** 2
+    params = {"dummy": jnp.zeros(2)}
+    s = settings(warmup=200, draws=1500, seed=4)
+    init = np.zeros((2, 4, 2)) - 0.5
+    init[0, 0] = [2.0, 0.0]  # undefined there
+    records, _, _ = lanes.sample(truncated, "lanes-truncated", params, init, np.array([np.eye(2)] * 2), s,
+                                 "test", tail_factor=None)
+    assert_moments(records["z"][1, :, s.warmup:], np.array([mean0, 0.0]), np.array([var0, 1.0]))
+    # relative to an infinite start energy every point weighs nothing: the lane stays put (r̂ will say
+    # so), ending each tree at its first divergence (one or two steps; before, trees of 1023 steps)
+    assert records["num_steps"][0, 0].max() <= 3 and records["diverging"][0, 0].mean() > 0.5
+    assert np.all(records["z"][0, 0] == [2.0, 0.0])
+    assert records["diverging"][1, :, s.warmup:].any()

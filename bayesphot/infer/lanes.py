@@ -185,7 +185,7 @@ def _programs(evaluate: Callable, key: str, s: SamplerSettings, dense: bool) -> 
         r = r_half - 0.5 * eps * g
         h = energy(pe, inverse, r)
         error = h - lane.h0
-        diverging = error > MAX_DELTA_ENERGY
+        diverging = ~(error <= MAX_DELTA_ENERGY)  # NaN too (a density undefined there), as numpyro counts it
         w = jnp.where(jnp.isfinite(error), -error, -jnp.inf)
         accept_sum = lane.accept_sum + jnp.where(jnp.isfinite(error), jnp.exp(jnp.minimum(0.0, -error)), 0.0)
         steps = lane.steps + 1
