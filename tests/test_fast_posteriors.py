@@ -160,6 +160,9 @@ def test_batch_memory_is_half_the_accelerators_unless_set(monkeypatch) -> None:
     # NUTS lanes step in lockstep: at most 100 stamps of 64² × 4 chains per program (measured on an H100)
     assert _numpyro.nuts_batch_size(64 * 64, 4) == 100
     assert _numpyro.nuts_batch_size(16 * 16, 4) == 800  # memory binds before the lanes' cap (1600)
+    # lanes that step independently: memory alone, their records (on the device) counted
+    assert _numpyro.nuts_batch_size(64 * 64, 4, independent_lanes=True) == 800
+    assert _numpyro.nuts_batch_size(64 * 64, 4, independent_lanes=True, record_bytes=10_000_000) == 400
     assert [real for _, real in padded_slices(1000, 976)] == [500, 500]
     assert [len(index) for index, _ in padded_slices(7, 3)] == [3, 3, 3]
     # the device in effect decides, not JAX's default

@@ -465,10 +465,11 @@ def batch_memory() -> float:
     return 4e9
 
 
-def batch_size(pixels: int, lanes: int) -> int:
-    """Objects per vectorised program, each of ``lanes`` lanes (chains, or points) of ``pixels`` pixels,
-    so that it stays within :func:`batch_memory`."""
-    per_lane = max(BYTES_PER_LANE_MIN, BYTES_PER_PIXEL_LANE * max(pixels, 1))
+def batch_size(pixels: int, lanes: int, extra_bytes_per_lane: int = 0) -> int:
+    """Objects per vectorised program, each of ``lanes`` lanes (chains, or points) of ``pixels`` pixels
+    (and ``extra_bytes_per_lane`` more, e.g. draws kept on the device), so that it stays within
+    :func:`batch_memory`."""
+    per_lane = max(BYTES_PER_LANE_MIN, BYTES_PER_PIXEL_LANE * max(pixels, 1)) + max(extra_bytes_per_lane, 0)
     return max(1, int(batch_memory() // (per_lane * max(lanes, 1))))
 
 
@@ -486,11 +487,12 @@ def start_batch_size(pixels: int, k: int) -> int:
 MAX_NUTS_PIXEL_LANES = 100 * 4 * 64 * 64
 
 
-def nuts_batch_size(pixels: int, chains: int, independent_lanes: bool = False) -> int:
+def nuts_batch_size(pixels: int, chains: int, independent_lanes: bool = False, record_bytes: int = 0) -> int:
     """Objects per vectorised NUTS program: within :func:`batch_memory`, and unless its lanes step
-    independently (:mod:`~bayesphot.infer.lanes`) within :data:`MAX_NUTS_PIXEL_LANES`."""
+    independently (:mod:`~bayesphot.infer.lanes`) within :data:`MAX_NUTS_PIXEL_LANES`.  Independent lanes
+    keep every iteration's record on the device, ``record_bytes`` a lane."""
     if independent_lanes:
-        return batch_size(pixels, chains)
+        return batch_size(pixels, chains, record_bytes)
     lanes = max(pixels, 1) * max(chains, 1)
     return max(1, min(batch_size(pixels, chains), MAX_NUTS_PIXEL_LANES // lanes))
 
@@ -557,7 +559,10 @@ def run_batch(lowered: list[Any], init: np.ndarray, inverse_mass_matrices: np.nd
                 np.zeros(0, dtype=np.int64))
     count = len(lowered)
     apart = lanes_apart(settings)
-    size = count if pixels <= 0 else min(count, nuts_batch_size(pixels, init.shape[1], independent_lanes=apart))
+    # a lane's records: every iteration's draw (k values) and six statistics, 8 bytes each
+    records = (settings.warmup + settings.draws + 1) * (init.shape[-1] + 6) * 8
+    size = count if pixels <= 0 else min(count, nuts_batch_size(pixels, init.shape[1], independent_lanes=apart,
+                                                                 record_bytes=records))
     # the chains' starting potentials are evaluated in blocks of the start search's 2k + 1 points per object
     start_slice = None if pixels <= 0 else start_batch_size(pixels, init.shape[-1])
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
