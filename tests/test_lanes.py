@@ -237,3 +237,10 @@ def test_an_undefined_density_is_a_divergence_not_a_place_to_wander() -> None:
     assert records["num_steps"][0, 0].max() <= 3 and records["diverging"][0, 0].mean() > 0.5
     assert np.all(records["z"][0, 0] == [2.0, 0.0])
     assert records["diverging"][1, :, s.warmup:].any()
+
+
+def test_the_step_size_averaging_restarts_where_numpyros_does() -> None:
+    """After the ends of numpyro's middle adaptation windows: 99 and 149 of 200; none for a short warm-up."""
+    assert np.flatnonzero(lanes.restart_schedule(200, 700)).tolist() == [99, 149]
+    assert np.flatnonzero(lanes.restart_schedule(500, 1000)).tolist() == [99, 149, 249, 449]
+    assert not lanes.restart_schedule(10, 20).any() and not lanes.restart_schedule(0, 5).any()

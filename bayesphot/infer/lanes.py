@@ -21,13 +21,17 @@ multinomial sampling (Betancourt 2017, arXiv:1701.02434), uniform within a
 subtree and biased progressive between subtrees; the generalised no-U-turn
 criterion over every balanced subtree, with numpyro's convention of half-weighted
 end momenta; a divergence where the energy error exceeds 1000; trees of at most
-``2**max_tree_depth - 1`` steps.  The step size is adapted by dual averaging over
-the whole warm-up (Hoffman & Gelman 2014, JMLR 15, Algorithm 5: γ = 0.05,
-t₀ = 10, κ = 0.75, μ = log 10ε₀) from ε₀ = 1 (the metric is the Laplace
-covariance, so the posterior is close to a standard normal in its coordinates);
-after it, the averaged step size.  numpyro also searches a "reasonable" step
-size at the start and restarts the averaging at its middle window's end; that
-search is itself a loop the lanes would wait in, and it is left out.
+``2**max_tree_depth - 1`` steps.  The step size is adapted by dual averaging
+(Hoffman & Gelman 2014, JMLR 15, Algorithm 5: γ = 0.05, t₀ = 10, κ = 0.75,
+μ = log 10ε) from ε₀ = 1 (the metric is the Laplace covariance, so the posterior
+is close to a standard normal in its coordinates), restarted from the step size
+reached at the end of each of numpyro's middle adaptation windows (after
+iterations 99 and 149 of 200); after the warm-up, the averaged step size.  numpyro
+also searches a "reasonable" step size at the start and at each restart: that
+search is a loop the lanes would wait in, and it is left out.  Without the
+restarts the final step sizes were 15 % larger and the ESS per gradient 13 %
+lower than numpyro's (12 stamps, 135 against 158 per 1000 gradients); with them
+155 (step 0.690 against 0.685, acceptance 0.894 against 0.896).
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ class Lane(NamedTuple):
     log_step: Any
     log_step_avg: Any
     h_bar: Any
+    mu: Any  # the averaging's target, log 10ε at its (re)start
+    since: Any  # iterations of adaptation since its (re)start
     # this iteration's tree: start energy, both ends, summed weight (relative to exp(-h0)), proposal,
     # summed momenta, depth, the direction of the subtree in progress, acceptance statistic, steps
     h0: Any
@@ -129,6 +135,7 @@ def _programs(evaluate: Callable, key: str, s: SamplerSettings, dense: bool) -> 
     delta = float(s.target_accept)
     value_and_grad = jax.jit(jax.value_and_grad(lambda params, u: -evaluate(params, u), argnums=1))
     level_sizes = 2 ** jnp.arange(1, levels + 1)
+    restarts = jnp.asarray(restart_schedule(warmup, total))
 
     def velocity(inverse: Any, r: Any) -> Any:  # M⁻¹ r for one momentum or a stack of them (last axis)
         return r @ inverse.T if dense else r * inverse
@@ -166,6 +173,7 @@ def _programs(evaluate: Callable, key: str, s: SamplerSettings, dense: bool) -> 
         lane = Lane(
             z=z, pe=pe, grad=grad, t=jnp.zeros((), jnp.int32), key=rng, spent=jnp.zeros((), jnp.int32),
             step=scalar + FIRST_STEP, log_step=scalar + math.log(FIRST_STEP), log_step_avg=scalar, h_bar=scalar,
+            mu=scalar + math.log(10 * FIRST_STEP), since=jnp.zeros((), jnp.int32),
             h0=scalar, z_left=z, r_left=z, g_left=z, z_right=z, r_right=z, g_right=z, weight=scalar,
             z_prop=z, pe_prop=scalar, g_prop=z, h_prop=scalar, rho=z, depth=jnp.zeros((), jnp.int32),
             forward=jnp.zeros((), bool), accept_sum=scalar, steps=jnp.zeros((), jnp.int32),
@@ -243,18 +251,22 @@ def _programs(evaluate: Callable, key: str, s: SamplerSettings, dense: bool) -> 
                   "step_size": lane.step, "potential_energy": pe_prop, "accept_prob": accept}
         records = {name: lane.records[name].at[row].set(values[name].astype(lane.records[name].dtype))
                    for name in RECORDS}
-        m = (lane.t + 1).astype(h.dtype)
+        m = (lane.since + 1).astype(h.dtype)
         adapting = tree_done & (lane.t < warmup)
         h_bar = (1 - 1 / (m + T0)) * lane.h_bar + (delta - accept) / (m + T0)
-        log_step = math.log(10 * FIRST_STEP) - jnp.sqrt(m) / GAMMA * h_bar
+        log_step = lane.mu - jnp.sqrt(m) / GAMMA * h_bar
         log_step_avg = m ** -KAPPA * log_step + (1 - m ** -KAPPA) * lane.log_step_avg
         step_size = jnp.where(lane.t + 1 == warmup, jnp.exp(log_step_avg), jnp.exp(log_step))
+        # numpyro's schedule: the averaging restarts at the end of each middle window, from the step reached
+        restart = adapting & restarts[jnp.minimum(lane.t, total - 1)]
         finished = grown._replace(
             z=z_prop, pe=pe_prop, grad=g_prop, t=lane.t + 1,
             step=jnp.where(adapting, step_size, lane.step),
             log_step=jnp.where(adapting, log_step, lane.log_step),
-            log_step_avg=jnp.where(adapting, log_step_avg, lane.log_step_avg),
-            h_bar=jnp.where(adapting, h_bar, lane.h_bar))
+            log_step_avg=jnp.where(restart, 0.0, jnp.where(adapting, log_step_avg, lane.log_step_avg)),
+            h_bar=jnp.where(restart, 0.0, jnp.where(adapting, h_bar, lane.h_bar)),
+            mu=jnp.where(restart, jnp.log(10 * step_size), lane.mu),
+            since=jnp.where(restart, 0, jnp.where(adapting, lane.since + 1, lane.since)))
         finished = new_tree(finished, inverse, root, k_tree)
         # (the records are written in place at their row, never selected whole)
         after = jax.tree_util.tree_map(lambda a, b: jnp.where(tree_done, a, b), finished._replace(records=None),
@@ -274,6 +286,18 @@ def _programs(evaluate: Callable, key: str, s: SamplerSettings, dense: bool) -> 
     while len(_PROGRAMS) > _MAX_PROGRAMS:
         _PROGRAMS.popitem(last=False)
     return pair
+
+
+def restart_schedule(warmup: int, total: int) -> np.ndarray:
+    """(total,) bool: after which iterations the step size's averaging restarts — the ends of numpyro's
+    middle adaptation windows (``build_adaptation_schedule``: for 200 warm-up iterations, after 99 and 149)."""
+    from numpyro.infer.hmc_util import build_adaptation_schedule
+
+    out = np.zeros(total, dtype=bool)
+    windows = build_adaptation_schedule(warmup) if warmup > 0 else []
+    for window in windows[1:-1]:
+        out[window.end] = True
+    return out
 
 
 def momentum_root(inverse_mass_matrices: np.ndarray) -> np.ndarray:
