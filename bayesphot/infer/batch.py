@@ -176,7 +176,6 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
                 samples, stats, completed, released = _numpyro.run_batch(
                     [lowered[members[j]] for j in chosen], init, matrices, settings,
                     pixels=programs[members[0]].n_pixels)
-                released_before = set(lagging)
                 lagging = [chosen[c] for c in released]
                 interrupted = len(completed) + len(released) < len(chosen)
                 t_sample = (time.perf_counter() - t1) / max(len(completed), 1)
@@ -198,8 +197,9 @@ def sample_many(sampler: _Sampler, models: list[Model], mass_matrix: str = "lapl
                         "batched_objects": len(completed),
                         # the compiled program that sampled it (on an accelerator its objects stepped together)
                         "program": lowered[members[0]].key[:12] + ("+adapted" if adapt else ""),
-                        # released by the first program, its lanes far behind the others' (see lanes.stragglers)
-                        **({"lagged": True} if adapt and j in released_before else {}),
+                        # in the adapting program with a trusted start: the first program released it, its
+                        # lanes far behind the others' (see lanes.stragglers)
+                        **({"lagged": True} if adapt and not start.adapt else {}),
                         "start_notes": list(start.notes),
                         "start_at_limit": list(start.at_limit),
                     }, start=start, pointwise=pointwise)
