@@ -227,6 +227,7 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
     start_s = float(sum(p.attrs["map_seconds"] for p in posts))
     sampling_s = float(sum(p.attrs["sampling_seconds"] for p in posts))
     rhat, ess = worst_rhat_ess(posts)
+    loop_steps = sum(steps for _, steps in lane_programs(posts))
     return {"stamps": count, "chains": args.stamp_chains, "warmup": args.stamp_warmup, "draws": args.stamp_draws,
             "wall_s": wall, "objects_per_hour": 3600.0 * count / wall,
             "fraction_rhat_ok": float(np.mean(rhat <= 1.01)), "median_min_ess": float(np.median(ess)),
@@ -236,8 +237,8 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
             "gradient_evaluations_per_object": float(np.mean([p.attrs["gradient_evaluations"] for p in posts])),
             # lanes stepping independently: the loop steps of all programs, and sampling seconds per loop step
             # (compilation included)
-            "program_steps": program_steps(posts),
-            "seconds_per_program_step": sampling_s / program_steps(posts) if program_steps(posts) else float("nan"),
+            "program_steps": loop_steps,
+            "seconds_per_program_step": sampling_s / loop_steps if loop_steps else float("nan"),
             "max_tree_depth": args.stamp_max_tree_depth, "target_accept": args.stamp_target_accept,
             **lockstep(posts, args.stamp_max_tree_depth),
             **device_memory(),
@@ -245,12 +246,14 @@ def run_stamps(count: int, args: argparse.Namespace) -> dict:
                         for i, (p, r, e) in enumerate(zip(posts, rhat, ess, strict=True))]}
 
 
-def program_steps(posts: list) -> int:
-    """Loop steps of the programs whose lanes stepped independently, summed over programs (each program
-    known by its ``program`` attribute and its step count); 0 if none did."""
-    programs = {(str(p.attrs.get("program", "")), int(p.attrs["program_steps"])) for p in posts
-                if "program_steps" in p.attrs}
-    return sum(steps for _, steps in programs)
+def lane_programs(posts: list) -> dict[tuple[str, int], list[int]]:
+    """The programs whose lanes stepped independently, each known by its ``program`` attribute and its loop
+    steps (``program_steps``), with the indices of its posteriors."""
+    programs: dict[tuple[str, int], list[int]] = {}
+    for i, p in enumerate(posts):
+        if "program_steps" in p.attrs:
+            programs.setdefault((str(p.attrs["program"]), int(p.attrs["program_steps"])), []).append(i)
+    return programs
 
 
 def run_stamps_with(engine: str, count: int, args: argparse.Namespace) -> dict:
@@ -324,13 +327,9 @@ def lockstep(posts: list, max_tree_depth: int, pixels: int = 64 * 64) -> dict[st
     largest = max(dict.fromkeys(programs), key=programs.count)
     main = steps[np.array(programs) == largest]  # the main program: the one with the most objects
     # the programs whose lanes stepped independently record their loop's steps: what all lanes paid
-    paid: dict[tuple[str, int], list[int]] = {}
-    for i, p in enumerate(posts):
-        if "program_steps" in p.attrs:
-            paid.setdefault((programs[i], int(p.attrs["program_steps"])), []).append(i)
     independent = [loop * steps.shape[1] * len(members) / sum(int(posts[i].attrs["gradient_evaluations"])
                                                                for i in members)
-                   for (_, loop), members in paid.items()]
+                   for (_, loop), members in lane_programs(posts).items()]
     return {"lockstep_factor_draws": float(np.mean([f for fs in factors.values() for f in fs])),
             # the factor actually paid where lanes stepped independently (loop steps × lanes / their steps)
             "lanes_factor": float(np.mean(independent)) if independent else float("nan"),
